@@ -1,0 +1,160 @@
+/*
+ * gallocy.h - one heap shared by all ranks of an MPI job.
+ *
+ * Memory allocated by any rank is reachable from every rank through the same plain pointer.
+ * Pages homed on other ranks are fetched on first access and written back (as byte-exact
+ * diffs) at release points.  Coherence is lazy release consistency: a program whose conflicting
+ * accesses are ordered by gallocy_barrier, gallocy_lock/unlock or gallocy_release/acquire pairs
+ * (a data-race-free program) sees sequential consistency.
+ *
+ * Conventions
+ *  - MPI must be initialised with MPI_Init_thread(..., MPI_THREAD_MULTIPLE, ...) before
+ *    gallocy_init: gallocy runs a service thread that performs MPI one-sided operations.
+ *  - Calls returning int give 0 (or a documented value) on success and a negative errno-style
+ *    code on failure; gallocy_strerror() names it.  Allocation failure returns NULL with
+ *    errno = ENOMEM.
+ *  - Misuse the library can detect (a call before gallocy_init, a double free, freeing a pointer
+ *    gallocy did not allocate) prints one line naming the call and the rank and aborts the job.
+ *  - "Collective" means every rank of the communicator given to gallocy_init calls it, in the
+ *    same order, with the same arguments.
+ */
+#ifndef GALLOCY_H
+#define GALLOCY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <mpi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default)
+
+#define GALLOCY_VERSION_MAJOR 0
+#define GALLOCY_VERSION_MINOR 1
+#define GALLOCY_VERSION_PATCH 0
+
+/* Placement policies for gallocy_coalloc (a rank number >= 0 homes every page there). */
+#define GALLOCY_BLOCKED (-1) /* rank r homes the r-th contiguous equal share of the pages */
+#define GALLOCY_CYCLIC  (-2) /* page i is homed on rank i % nranks */
+
+/* Error codes beyond errno: returned negated, like the errno ones. */
+#define GALLOCY_ERR_NOT_INITIALIZED 1001 /* a call that needs gallocy_init came first */
+#define GALLOCY_ERR_THREAD_LEVEL    1002 /* MPI was not initialised with MPI_THREAD_MULTIPLE */
+#define GALLOCY_ERR_ADDRESS_SPACE   1003 /* ranks could not agree on a free address range */
+#define GALLOCY_ERR_TRANSPORT       1004 /* the one-sided transport failed its start-up checks */
+
+/*
+ * gallocy_init - collective over comm.  MPI must already be initialised with
+ * MPI_THREAD_MULTIPLE.  Reserves the global range at the same address on every rank, creates
+ * this rank's home segment and the transport, and starts the service thread.
+ * Returns 0; -GALLOCY_ERR_THREAD_LEVEL, -EBUSY (already initialised), -ENOMEM (heap larger than
+ * this machine can back, see GALLOCY_HEAP_SIZE), -GALLOCY_ERR_ADDRESS_SPACE,
+ * -GALLOCY_ERR_TRANSPORT, -EINVAL (a bad GALLOCY_* variable).  On failure nothing is left
+ * allocated and gallocy_init may be called again.  Call from one thread.
+ */
+int gallocy_init(MPI_Comm comm);
+
+/* gallocy_finalize - collective.  Releases, frees every resource; global pointers become
+ * invalid.  Prints statistics when GALLOCY_STATS=1.  Returns 0 or -GALLOCY_ERR_NOT_INITIALIZED. */
+int gallocy_finalize(void);
+
+/* This rank's number and the number of ranks, in the communicator given to gallocy_init;
+ * -1 before gallocy_init.  Any thread. */
+int gallocy_rank(void);
+int gallocy_nranks(void);
+
+/* A static message for a code returned by a gallocy call (negative or positive errno). */
+const char *gallocy_strerror(int err);
+
+/*
+ * Allocation: any rank, any thread, not collective.  The memory is homed on the calling rank
+ * (local loads and stores cost nothing extra) and reachable from every rank by the same
+ * pointer.  Alignment is 16 bytes (alignof(max_align_t)).  Failure: NULL, errno = ENOMEM
+ * (heap exhausted, size overflow); the heap stays usable.
+ * gallocy_free(NULL) does nothing; any rank may free a block allocated by any rank.
+ * gallocy_usable_size gives the bytes usable in a block of the calling rank's own heap (for
+ * a block homed elsewhere it asks nothing remote and returns the size class bound).
+ */
+void *gallocy_malloc(size_t size);
+void *gallocy_calloc(size_t n, size_t size);
+void *gallocy_realloc(void *p, size_t size);
+void *gallocy_aligned_alloc(size_t alignment, size_t size); /* alignment: a power of two */
+void gallocy_free(void *p);
+size_t gallocy_usable_size(const void *p);
+
+/*
+ * gallocy_coalloc - collective: every rank gets the same pointer to size bytes of zeroed
+ * memory whose pages are homed by place (GALLOCY_BLOCKED, GALLOCY_CYCLIC, or a rank).  Ranks
+ * passing different arguments all get NULL with errno = EINVAL and a message naming the
+ * ranks.  Exhaustion: NULL, errno = ENOMEM on every rank.
+ * gallocy_cofree - collective, same pointer on every rank.
+ */
+void *gallocy_coalloc(size_t size, int place);
+void gallocy_cofree(void *p);
+
+/* Home rank of the page holding p; -1 if p is not global memory.  Any thread. */
+int gallocy_home(const void *p);
+
+/*
+ * Consistency.  gallocy_release makes this rank's writes visible at their homes (to be seen
+ * by a later acquire elsewhere); gallocy_acquire drops cached copies so later reads see what
+ * was released before.  gallocy_barrier (collective) = release, barrier, acquire.
+ * Any thread; they act on the whole rank (all its threads' cached pages).
+ */
+void gallocy_acquire(void);
+void gallocy_release(void);
+void gallocy_barrier(void);
+
+/*
+ * Locks in global memory, FIFO-fair (ticket lock on the lock's home).  Zero-initialise (a
+ * coalloc'd or calloc'd lock is ready) and make the zeroes visible before first use.
+ * lock = take + acquire; unlock = release + give.  trylock returns 1 when it took the lock,
+ * 0 when held by someone.  Any rank, any thread.  Do not touch the lock's bytes directly.
+ */
+typedef struct {
+    uint64_t word[2];
+} gallocy_lock_t;
+void gallocy_lock(gallocy_lock_t *l);
+int gallocy_trylock(gallocy_lock_t *l);
+void gallocy_unlock(gallocy_lock_t *l);
+
+/*
+ * Explicit one-sided access to the home copy, bypassing this rank's cache (like shmem_get /
+ * shmem_put).  n bytes; the range must lie in one allocation.  gallocy_put is complete
+ * (visible at the home) when it returns.  Returns 0, or -EINVAL when the global side is not
+ * global memory.  Ordering against cached loads and stores of the same bytes needs
+ * release/acquire.  Any thread.
+ */
+int gallocy_get(void *dst, const void *global_src, size_t n);
+int gallocy_put(void *global_dst, const void *src, size_t n);
+
+/* Atomics on an 8-byte aligned word of global memory, performed at its home.  They return
+ * the previous value.  Do not mix with plain stores to the same word.  Any thread. */
+uint64_t gallocy_atomic_fetch_add(uint64_t *global, uint64_t v);
+uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64_t desired);
+
+/* Counters of this rank since gallocy_init.  Any thread. */
+typedef struct {
+    uint64_t read_faults;      /* faults on pages absent from this rank's cache */
+    uint64_t write_faults;     /* faults that made a page writable (twin made) */
+    uint64_t pages_fetched;    /* pages read from their home, prefetched ones included */
+    uint64_t bytes_fetched;
+    uint64_t pages_written_back; /* dirty pages diffed at release with a change to send */
+    uint64_t bytes_written_back; /* bytes of the diffs sent home */
+    uint64_t diff_runs;        /* separate writes the diffs took */
+    uint64_t invalidations;    /* cached pages dropped at acquire */
+    uint64_t protection_changes; /* mprotect calls */
+    uint64_t acquires, releases, barriers, locks;
+    uint64_t remote_frees_sent, remote_frees_drained;
+    uint64_t bytes_allocated;  /* in use in this rank's heap, as requested sizes rounded up */
+} gallocy_stats_t;
+void gallocy_stats(gallocy_stats_t *out);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GALLOCY_H */

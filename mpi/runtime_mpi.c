@@ -1,0 +1,81 @@
+/* runtime_mpi: rank, size and collectives on a private duplicate of the user's communicator. */
+#include <stdlib.h>
+
+#include "runtime.h"
+#include "runtime_mpi.h"
+
+static MPI_Comm comm = MPI_COMM_NULL;
+static int rank = -1, size;
+
+int rt_mpi_setup(MPI_Comm user)
+{
+    if (MPI_Comm_dup(user, &comm) != MPI_SUCCESS)
+        return -1;
+    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN); /* failures get gallocy's message */
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    return 0;
+}
+
+void rt_mpi_teardown(void)
+{
+    if (comm != MPI_COMM_NULL)
+        MPI_Comm_free(&comm);
+    comm = MPI_COMM_NULL;
+    rank = -1;
+    size = 0;
+}
+
+MPI_Comm rt_mpi_comm(void)
+{
+    return comm;
+}
+
+int rt_rank(void)
+{
+    return rank;
+}
+
+int rt_size(void)
+{
+    return size;
+}
+
+void rt_barrier(void)
+{
+    MPI_Barrier(comm);
+}
+
+void rt_bcast(void *buf, size_t len, int root)
+{
+    MPI_Bcast(buf, (int)len, MPI_BYTE, root, comm);
+}
+
+void rt_allgather(const void *in, void *out, size_t len)
+{
+    MPI_Allgather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm);
+}
+
+long rt_allreduce_max(long v)
+{
+    long r;
+    MPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MAX, comm);
+    return r;
+}
+
+long rt_allreduce_min(long v)
+{
+    long r;
+    MPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MIN, comm);
+    return r;
+}
+
+_Noreturn void rt_abort(int code)
+{
+    int init = 0, fini = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fini);
+    if (init && !fini)
+        MPI_Abort(comm != MPI_COMM_NULL ? comm : MPI_COMM_WORLD, code);
+    abort();
+}

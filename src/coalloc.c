@@ -1,0 +1,176 @@
+/* coalloc: placement records and the collective protocol (check arguments agree, allocate,
+ * map this rank's pages; free: forget cached copies, give memory back, barrier). */
+#include "coalloc.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cache.h"
+#include "gallocy.h"
+#include "log.h"
+#include "pagerun.h"
+#include "runtime.h"
+#include "space.h"
+
+struct placement {
+    size_t page, n; /* pages from the region start */
+    int place;      /* GALLOCY_BLOCKED, GALLOCY_CYCLIC or a rank */
+    int used;
+};
+
+static struct placement *recs;
+static size_t nrecs, recs_cap;
+static struct pagerun region;
+
+int coalloc_init(void)
+{
+    nrecs = 0;
+    return pagerun_init(&region, sp.coalloc_size / GPAGE);
+}
+
+void coalloc_fini(void)
+{
+    free(recs);
+    recs = NULL;
+    nrecs = recs_cap = 0;
+    pagerun_fini(&region);
+}
+
+/* Home of page i of an allocation of n pages, and the end of its same-home stretch. */
+static int home_in(const struct placement *r, size_t i, size_t *stretch_end)
+{
+    size_t nr = (size_t)sp.nranks;
+    if (r->place >= 0) {
+        *stretch_end = r->n;
+        return r->place;
+    }
+    if (r->place == GALLOCY_CYCLIC) {
+        *stretch_end = i + 1;
+        return (int)(i % nr);
+    }
+    size_t share = (r->n + nr - 1) / nr; /* blocked */
+    size_t h = i / share;
+    *stretch_end = (h + 1) * share < r->n ? (h + 1) * share : r->n;
+    return (int)h;
+}
+
+int coalloc_home_run(size_t off, size_t *run_end)
+{
+    size_t page = (off - sp.coalloc_off) / GPAGE;
+    for (size_t k = 0; k < nrecs; k++) {
+        const struct placement *r = &recs[k];
+        if (r->used && page >= r->page && page < r->page + r->n) {
+            size_t end;
+            int h = home_in(r, page - r->page, &end);
+            *run_end = sp.coalloc_off + (r->page + end) * GPAGE;
+            return h;
+        }
+    }
+    *run_end = off;
+    return -1;
+}
+
+struct coalloc_args {
+    uint64_t size;
+    int64_t place;
+};
+
+/* Collective check that every rank passed the same arguments; rank 0 names who differs. */
+static int args_agree(const char *call, struct coalloc_args mine)
+{
+    struct coalloc_args *all = malloc((size_t)sp.nranks * sizeof *all);
+    if (!all)
+        log_fatal(call, "out of memory");
+    rt_allgather(&mine, all, sizeof mine);
+    int agree = 1;
+    for (int r = 1; r < sp.nranks; r++) {
+        if (all[r].size == all[0].size && all[r].place == all[0].place)
+            continue;
+        if (agree && sp.rank == 0)
+            log_error(call, "ranks passed different arguments (it is collective): rank 0 passed "
+                      "(%lu, %ld) but rank %d passed (%lu, %ld); nothing was %s", all[0].size,
+                      (long)all[0].place, r, all[r].size, (long)all[r].place,
+                      strcmp(call, "gallocy_cofree") ? "allocated" : "freed");
+        agree = 0;
+    }
+    free(all);
+    return agree;
+}
+
+void *coalloc_alloc(size_t size, int place)
+{
+    const char *call = "gallocy_coalloc";
+    if (!args_agree(call, (struct coalloc_args){size, place})) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size == 0 || place < GALLOCY_CYCLIC || place >= sp.nranks) {
+        if (sp.rank == 0)
+            log_error(call, size == 0 ? "size 0" : "place %d is not GALLOCY_BLOCKED, "
+                      "GALLOCY_CYCLIC or a rank in 0..%d", place, sp.nranks - 1);
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t n = (size + GPAGE - 1) / GPAGE;
+    futex_lock(&cache_lock); /* the fault handler reads the placement records */
+    long page = size <= sp.coalloc_size ? pagerun_alloc(&region, n, 1) : -1;
+    size_t k = 0;
+    while (page >= 0 && k < nrecs && recs[k].used)
+        k++;
+    if (page >= 0 && k == recs_cap) {
+        size_t ncap = recs_cap ? recs_cap * 2 : 16;
+        struct placement *nr = realloc(recs, ncap * sizeof *nr);
+        if (!nr) {
+            pagerun_free(&region, (size_t)page, n);
+            page = -1;
+        } else {
+            recs = nr;
+            recs_cap = ncap;
+        }
+    }
+    if (page < 0) {
+        futex_unlock(&cache_lock);
+        errno = ENOMEM; /* the same on every rank: the allocator state is the same */
+        return NULL;
+    }
+    recs[k] = (struct placement){(size_t)page, n, place, 1};
+    if (k == nrecs)
+        nrecs++;
+    /* This rank's own pages become plain local memory, one protection change per stretch. */
+    for (size_t i = 0, end; i < n; i = end)
+        if (home_in(&recs[k], i, &end) == sp.rank)
+            space_protect(sp.coalloc_off + ((size_t)page + i) * GPAGE, (end - i) * GPAGE,
+                          PROT_READ | PROT_WRITE);
+    futex_unlock(&cache_lock);
+    return sp.base + sp.coalloc_off + (size_t)page * GPAGE;
+}
+
+void coalloc_free(void *p)
+{
+    const char *call = "gallocy_cofree";
+    /* The gather is also the entry barrier: every rank's earlier write backs are complete. */
+    if (!args_agree(call, (struct coalloc_args){(uintptr_t)p, 0}))
+        return;
+    if (!p)
+        return;
+    size_t k = 0;
+    if (space_contains(p) && space_off(p) >= sp.coalloc_off)
+        for (size_t page = (space_off(p) - sp.coalloc_off) / GPAGE; k < nrecs; k++)
+            if (recs[k].used && recs[k].page == page)
+                break;
+    if (!space_contains(p) || space_off(p) < sp.coalloc_off || k == nrecs ||
+        space_off(p) % GPAGE)
+        log_fatal(call, "%p is not a pointer returned by gallocy_coalloc (or it was freed)", p);
+    size_t off = sp.coalloc_off + recs[k].page * GPAGE, len = recs[k].n * GPAGE;
+    futex_lock(&cache_lock);
+    cache_forget(off / GPAGE, recs[k].n);
+    space_protect(off, len, PROT_NONE);
+    space_discard(off, len); /* home pages and cached copies: a later coalloc reads zeroes */
+    recs[k].used = 0;
+    pagerun_free(&region, recs[k].page, recs[k].n);
+    futex_unlock(&cache_lock);
+    rt_barrier(); /* nobody reuses the range before everyone has let go of it */
+}

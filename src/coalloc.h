@@ -1,0 +1,15 @@
+/* coalloc: collective allocations in the region after the home segments.  Every rank runs the
+ * same deterministic allocator on the same arguments, so all get the same pointer; each
+ * allocation records its placement, from which any rank computes any page's home. */
+#ifndef GALLOCY_COALLOC_H
+#define GALLOCY_COALLOC_H
+#include <stddef.h>
+
+int coalloc_init(void);
+void coalloc_fini(void);
+void *coalloc_alloc(size_t size, int place);
+void coalloc_free(void *p);
+/* For space_home_run: home of the page at off (in the region) or -1, and its same-home run. */
+int coalloc_home_run(size_t off, size_t *run_end);
+
+#endif

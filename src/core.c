@@ -1,0 +1,146 @@
+/* core: options, machine checks, then space, cache, allocators, fault handler, transport and
+ * service thread, in that order; teardown in reverse. */
+#include "core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "cache.h"
+#include "coalloc.h"
+#include "fault.h"
+#include "gallocy.h"
+#include "log.h"
+#include "meta.h"
+#include "options.h"
+#include "runtime.h"
+#include "space.h"
+#include "stats.h"
+#include "svc.h"
+#include "transport.h"
+
+int core_ready;
+
+_Noreturn void core_not_ready(const char *call)
+{
+    log_fatal(call, "called before gallocy_init (or after gallocy_finalize): call "
+              "MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) and then "
+              "gallocy_init(MPI_COMM_WORLD) first");
+}
+
+/* One verdict for all ranks: a rank that fails alone must not leave the others waiting in
+ * the next collective. */
+static int agree(int rc)
+{
+    long worst = rt_allreduce_min(rc);
+    return (int)worst;
+}
+
+static int check_options(void)
+{
+    char err[256];
+    int rc = opt_load(err, sizeof err);
+    if (rc) {
+        log_error("gallocy_init", "%s", err);
+        return rc;
+    }
+    if (opt.prefetch < 1 || opt.remote_free_slots < 1 || opt.progress_us < 0 ||
+        opt.heap_size < (1u << 20)) {
+        log_error("gallocy_init", "GALLOCY_PREFETCH and GALLOCY_REMOTE_FREE_SLOTS must be >= 1, "
+                  "GALLOCY_PROGRESS_US >= 0, GALLOCY_HEAP_SIZE >= 1M");
+        return -EINVAL;
+    }
+    /* Whole slabs, whole pages. */
+    opt.heap_size = (opt.heap_size + 65535) & ~(size_t)65535;
+    opt.coalloc_size = (opt.coalloc_size + GPAGE - 1) & ~(GPAGE - 1);
+    if (sysconf(_SC_PAGESIZE) != (long)GPAGE) {
+        log_error("gallocy_init", "this build supports %zu-byte pages only", GPAGE);
+        return -EINVAL;
+    }
+    struct sysinfo si;
+    if (sysinfo(&si) == 0) {
+        unsigned long long backable =
+            ((unsigned long long)si.totalram + si.totalswap) * si.mem_unit;
+        if (opt.heap_size > backable || opt.coalloc_size > backable) {
+            log_error("gallocy_init", "GALLOCY_HEAP_SIZE=%zu or GALLOCY_COALLOC_SIZE=%zu is more "
+                      "than this machine can back (%llu MiB of memory and swap); lower it",
+                      opt.heap_size, opt.coalloc_size, backable >> 20);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Sizes must be the same everywhere: the layout of the range depends on them. */
+static int check_options_agree(void)
+{
+    long h = (long)opt.heap_size, c = (long)opt.coalloc_size, s = opt.remote_free_slots;
+    int same = rt_allreduce_min(h) == rt_allreduce_max(h) &&
+               rt_allreduce_min(c) == rt_allreduce_max(c) &&
+               rt_allreduce_min(s) == rt_allreduce_max(s);
+    if (!same && rt_rank() == 0)
+        log_error("gallocy_init", "GALLOCY_HEAP_SIZE, GALLOCY_COALLOC_SIZE and "
+                  "GALLOCY_REMOTE_FREE_SLOTS must be the same on every rank");
+    return same ? 0 : -EINVAL;
+}
+
+void core_fini(void)
+{
+    __atomic_store_n(&core_ready, 0, __ATOMIC_RELEASE);
+    svc_stop();
+    tp_fini();
+    fault_uninstall();
+    alloc_fini();
+    coalloc_fini();
+    cache_fini();
+    space_fini();
+}
+
+int core_init(void)
+{
+    log_set_rank(rt_rank());
+    stats_reset();
+    int rc = agree(check_options());
+    if (rc == 0)
+        rc = check_options_agree();
+    if (rc)
+        return rc;
+    size_t n = (size_t)rt_size();
+    if (opt.heap_size > (1ull << 45) / n) {
+        if (rt_rank() == 0)
+            log_error("gallocy_init", "%zu ranks x GALLOCY_HEAP_SIZE=%zu do not fit in the "
+                      "address space; lower GALLOCY_HEAP_SIZE", n, opt.heap_size);
+        return -ENOMEM;
+    }
+    rc = space_init(opt.heap_size, opt.coalloc_size,
+                    meta_size(opt.heap_size, (size_t)opt.remote_free_slots));
+    if (rc)
+        return rc;
+    rc = cache_init();
+    if (!rc)
+        rc = coalloc_init();
+    if (!rc)
+        rc = alloc_init();
+    if (!rc)
+        rc = fault_install();
+    if ((rc = agree(rc)) != 0) {
+        if (rt_rank() == 0)
+            log_error("gallocy_init", "out of memory for gallocy's bookkeeping");
+        core_fini();
+        return rc;
+    }
+    rc = tp_init(sp.alias, sp.total); /* collective, agreed inside */
+    if (!rc)
+        rc = agree(svc_start());
+    if (!rc)
+        rc = tp_selftest();
+    if (rc) {
+        core_fini();
+        return rc;
+    }
+    rt_barrier();
+    __atomic_store_n(&core_ready, 1, __ATOMIC_RELEASE);
+    return 0;
+}

@@ -1,0 +1,130 @@
+/* fault: serve accesses to pages not yet present or not yet writable.
+ *
+ * Runs in the faulting thread, in signal context: never calls MPI or malloc.  The page data
+ * comes from the service thread (svc_fetch); everything else is the cache's bookkeeping and
+ * mprotect, under cache_lock so that threads faulting on the same pages at once see one fetch.
+ */
+#include "fault.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include "cache.h"
+#include "core.h"
+#include "log.h"
+#include "options.h"
+#include "space.h"
+#include "stats.h"
+#include "svc.h"
+
+static struct sigaction previous;
+static int installed;
+
+/* 1 write, 0 read, -1 unknown (then a fault on a readable page is taken as a write). */
+static int fault_is_write(void *uctx)
+{
+#if defined(__x86_64__)
+    return (((ucontext_t *)uctx)->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#else
+    (void)uctx;
+    return -1;
+#endif
+}
+
+/* Not ours: hand the fault to whoever had SIGSEGV before, so real bugs still crash. */
+static void chain(int sig, siginfo_t *si, void *uctx)
+{
+    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
+        previous.sa_sigaction(sig, si, uctx);
+    } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+        previous.sa_handler(sig);
+    } else {
+        /* Default action: return with the default disposition restored; the instruction
+         * faults again and the process dies with SIGSEGV (and a core dump if enabled). */
+        signal(SIGSEGV, SIG_DFL);
+    }
+}
+
+/* Fetches the invalid page and the invalid pages after it with the same home, up to
+ * GALLOCY_PREFETCH pages in all: one transfer and one protection change for the run. */
+static void fetch_run(size_t page, int home, size_t run_end_off, int prefetch)
+{
+    size_t last = run_end_off / GPAGE, n = 1;
+    while (n < (size_t)prefetch && page + n < last && cache_state[page + n] == PS_INVALID)
+        n++;
+    svc_fetch(home, page * GPAGE, n * GPAGE);
+    stats_inc(read_faults);
+    stats_add(pages_fetched, n);
+    stats_add(bytes_fetched, n * GPAGE);
+    cache_add_clean(page, n);
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uctx)
+{
+    int saved_errno = errno;
+    void *addr = si->si_addr;
+    if (!sp.base || !space_contains(addr)) {
+        chain(sig, si, uctx);
+        errno = saved_errno;
+        return;
+    }
+    size_t off = space_off(addr), page = off / GPAGE, run_end;
+    int write = fault_is_write(uctx);
+    if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE)) {
+        log_error(NULL, "access to global memory at %p outside gallocy_init..gallocy_finalize",
+                  addr);
+        chain(sig, si, uctx);
+        errno = saved_errno;
+        return;
+    }
+    futex_lock(&cache_lock);
+    int home = space_home_run(page * GPAGE, &run_end);
+    if (home < 0 || home == sp.rank) {
+        futex_unlock(&cache_lock);
+        log_error(NULL, "invalid access to %p: inside gallocy's global range but %s", addr,
+                  home < 0 ? "in no allocation (freed with gallocy_cofree, or never allocated)"
+                           : "the page is this rank's own and mapped; not a gallocy fault");
+        chain(sig, si, uctx);
+        errno = saved_errno;
+        return;
+    }
+    switch (cache_state[page]) {
+    case PS_INVALID:
+        /* A write fault fetches only its page: the next pages would fault again to be made
+         * writable, so prefetching them as read-only saves nothing. */
+        fetch_run(page, home, run_end, write == 1 ? 1 : (int)opt.prefetch);
+        if (write == 1)
+            cache_make_dirty(page);
+        break;
+    case PS_READ:
+        if (write != 0) /* a read fault here means another thread fetched it meanwhile */
+            cache_make_dirty(page);
+        break;
+    default: /* dirty already: another thread got here first */
+        break;
+    }
+    futex_unlock(&cache_lock);
+    errno = saved_errno;
+}
+
+int fault_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &previous) != 0)
+        return -errno;
+    installed = 1;
+    return 0;
+}
+
+void fault_uninstall(void)
+{
+    if (installed)
+        sigaction(SIGSEGV, &previous, NULL);
+    installed = 0;
+}

@@ -1,0 +1,13 @@
+/* log: one-line messages that name gallocy, the rank and the call; fatal errors abort the job. */
+#ifndef GALLOCY_LOG_H
+#define GALLOCY_LOG_H
+
+void log_set_rank(int rank);
+/* "gallocy: rank R: CALL: message" on stderr. Usable from the fault handler (no malloc). */
+void log_error(const char *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Like log_error for GALLOCY_VERBOSE >= level. */
+void log_verbose(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports misuse or an unrecoverable failure, then aborts the whole job. */
+_Noreturn void log_fatal(const char *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,28 @@
+/* meta: the layout of a rank's registered metadata, after its global range in its memfd.
+ * Other ranks reach it with the transport at these offsets from sp.meta_off. */
+#ifndef GALLOCY_META_H
+#define GALLOCY_META_H
+#include <stddef.h>
+
+#include "space.h"
+
+#define META_RFQ_HEAD 0    /* u64: remote frees reserved (fetch-add by senders) */
+#define META_RFQ_TAIL 64   /* u64: remote frees consumed (stored by the owner) */
+#define META_SCRATCH 128   /* 2 x u64: the transport's start-up self-test */
+#define META_RFQ_SLOTS 256 /* slots x u64: freed addresses, 0 = empty */
+
+static inline size_t meta_round(size_t x)
+{
+    return (x + GPAGE - 1) / GPAGE * GPAGE;
+}
+/* Offset (from meta start) of the page table of the rank's heap: one u32 per heap page. */
+static inline size_t meta_pageinfo_off(size_t slots)
+{
+    return meta_round(META_RFQ_SLOTS + slots * 8);
+}
+static inline size_t meta_size(size_t heap_size, size_t slots)
+{
+    return meta_pageinfo_off(slots) + meta_round(heap_size / GPAGE * 4);
+}
+
+#endif

@@ -1,0 +1,28 @@
+/* options: the GALLOCY_* environment variables, parsed from the table in options.def. */
+#ifndef GALLOCY_OPTIONS_H
+#define GALLOCY_OPTIONS_H
+#include <stddef.h>
+#include <stdio.h>
+
+#define OPT_CTYPE_size size_t
+#define OPT_CTYPE_int long
+#define OPT_CTYPE_bool int
+#define OPT_CTYPE_string const char *
+
+struct options {
+#define GALLOCY_OPTION(NAME, field, type, def, help) OPT_CTYPE_##type field;
+#include "options.def"
+#undef GALLOCY_OPTION
+};
+
+extern struct options opt;
+
+/* Reads every option from the environment (defaults where unset).  Returns 0, or -EINVAL
+ * after writing a message naming the variable into err. */
+int opt_load(char *err, size_t errlen);
+/* Writes one line per option: name, default, current value, help. */
+void opt_print(FILE *out);
+/* Parses "512M", "2G", "4096" into bytes; 0 on success, -EINVAL otherwise. */
+int opt_parse_size(const char *s, size_t *out);
+
+#endif

@@ -1,0 +1,18 @@
+/* runtime: the bootstrap gallocy needs from the job launcher (rank, size, collectives, abort).
+ * One implementation per launcher: runtime_mpi.c. */
+#ifndef GALLOCY_RUNTIME_H
+#define GALLOCY_RUNTIME_H
+#include <stddef.h>
+
+int rt_rank(void);
+int rt_size(void);
+void rt_barrier(void);
+void rt_bcast(void *buf, size_t len, int root);
+/* out receives len bytes from every rank, rank order. */
+void rt_allgather(const void *in, void *out, size_t len);
+long rt_allreduce_max(long v);
+long rt_allreduce_min(long v);
+/* Ends the whole job (every rank) with this exit code; usable before init and from any thread. */
+_Noreturn void rt_abort(int code);
+
+#endif

@@ -1,0 +1,148 @@
+/* space: reserve the global range at one address on every rank and back it with a memfd. */
+#include "space.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "coalloc.h"
+#include "gallocy.h"
+#include "log.h"
+#include "runtime.h"
+#include "stats.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+struct space sp = {.fd = -1};
+
+enum { AGREE_ROUNDS = 16 };
+
+/* Every rank in turn proposes an address its kernel found free; the others try to reserve it
+ * there without replacing anything.  The first proposal every rank could take wins. */
+static char *agree_on_base(size_t range)
+{
+    for (int round = 0; round < AGREE_ROUNDS; round++) {
+        int proposer = round % sp.nranks;
+        void *mine = MAP_FAILED;
+        uintptr_t cand = 0;
+        int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+        if (sp.rank == proposer) {
+            mine = mmap(NULL, range, PROT_NONE, flags, -1, 0);
+            if (mine != MAP_FAILED)
+                cand = (uintptr_t)mine;
+        }
+        rt_bcast(&cand, sizeof cand, proposer);
+        if (cand == 0)
+            continue;
+        if (sp.rank != proposer) {
+            mine = mmap((void *)cand, range, PROT_NONE, flags | MAP_FIXED_NOREPLACE, -1, 0);
+            if (mine != MAP_FAILED && (uintptr_t)mine != cand) { /* kernel ignored the flag */
+                munmap(mine, range);
+                mine = MAP_FAILED;
+            }
+        }
+        long ok = mine != MAP_FAILED;
+        if (rt_allreduce_min(ok))
+            return (char *)cand;
+        if (ok)
+            munmap(mine, range);
+    }
+    return NULL;
+}
+
+int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size)
+{
+    sp.rank = rt_rank();
+    sp.nranks = rt_size();
+    sp.heap_size = heap_size;
+    sp.coalloc_off = (size_t)sp.nranks * heap_size;
+    sp.coalloc_size = coalloc_size;
+    sp.range = sp.coalloc_off + coalloc_size;
+    sp.meta_off = sp.range;
+    sp.meta_size = meta_size;
+    sp.total = sp.range + meta_size;
+
+    sp.fd = memfd_create("gallocy", MFD_CLOEXEC);
+    long ok = sp.fd >= 0 && ftruncate(sp.fd, (off_t)sp.total) == 0;
+    if (ok) {
+        sp.alias = mmap(NULL, sp.total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                        sp.fd, 0);
+        ok = sp.alias != MAP_FAILED;
+    }
+    if (!rt_allreduce_min(ok)) {
+        if (!ok)
+            log_error("gallocy_init", "cannot create the %zu-byte backing of the heap: %s; "
+                      "lower GALLOCY_HEAP_SIZE or GALLOCY_COALLOC_SIZE", sp.total, strerror(errno));
+        space_fini();
+        return -ENOMEM;
+    }
+    sp.base = agree_on_base(sp.range);
+    if (!sp.base) {
+        if (sp.rank == 0)
+            log_error("gallocy_init", "the ranks found no address range of %zu bytes free in "
+                      "all of them after %d tries; lower GALLOCY_HEAP_SIZE or "
+                      "GALLOCY_COALLOC_SIZE", sp.range, AGREE_ROUNDS);
+        space_fini();
+        return -GALLOCY_ERR_ADDRESS_SPACE;
+    }
+    /* Replace our own reservation with the memfd view: absent (cached) until touched ... */
+    if (mmap(sp.base, sp.range, PROT_NONE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, sp.fd, 0) ==
+        MAP_FAILED)
+        log_fatal("gallocy_init", "mapping the global range failed: %s", strerror(errno));
+    /* ... except this rank's home segment, which is plain local memory. */
+    space_protect(space_my_heap_off(), sp.heap_size, PROT_READ | PROT_WRITE);
+    log_verbose(1, "global range %p-%p (%zu MiB per rank, %zu MiB collective)", (void *)sp.base,
+                (void *)(sp.base + sp.range), heap_size >> 20, coalloc_size >> 20);
+    return 0;
+}
+
+void space_fini(void)
+{
+    if (sp.base)
+        munmap(sp.base, sp.range);
+    if (sp.alias && sp.alias != MAP_FAILED)
+        munmap(sp.alias, sp.total);
+    if (sp.fd >= 0)
+        close(sp.fd);
+    sp = (struct space){.fd = -1};
+}
+
+int space_home_run(size_t off, size_t *run_end)
+{
+    if (off < sp.coalloc_off) {
+        size_t h = off / sp.heap_size;
+        *run_end = (h + 1) * sp.heap_size;
+        return (int)h;
+    }
+    if (off < sp.range)
+        return coalloc_home_run(off, run_end);
+    *run_end = off;
+    return -1;
+}
+
+void space_protect(size_t off, size_t len, int prot)
+{
+    if (len == 0)
+        return;
+    stats_inc(protection_changes);
+    if (mprotect(sp.base + off, len, prot) == 0)
+        return;
+    if (errno == ENOMEM)
+        log_fatal("gallocy (page protection)", "mprotect failed with ENOMEM: this process hit "
+                  "vm.max_map_count (one memory map per separately protected page run); raise it "
+                  "(sysctl -w vm.max_map_count=1048576) or access global memory in larger runs");
+    log_fatal("gallocy (page protection)", "mprotect(%p, %zu) failed: %s", (void *)(sp.base + off),
+              len, strerror(errno));
+}
+
+void space_discard(size_t off, size_t len)
+{
+    if (len && fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                         (off_t)len) != 0)
+        memset(sp.alias + off, 0, len); /* no hole punching here: zero instead */
+}

@@ -1,0 +1,67 @@
+/* space: the global range, reserved at the same address on every rank, and its backing.
+ *
+ * Layout, as offsets from the range base (the same on every rank):
+ *   [r*H, (r+1)*H)        home segment of rank r (H = GALLOCY_HEAP_SIZE)
+ *   [n*H, n*H + C)        collective allocations (C = GALLOCY_COALLOC_SIZE)
+ * Every rank backs the whole range with one sparse memfd, at offset = global offset: pages it
+ * homes live there, and so do its cached copies of pages homed elsewhere.  The memfd is mapped
+ * twice: the application view at the agreed base (protections follow the cache state) and an
+ * always-writable alias that the transport exposes and gallocy itself reads and writes.  Past
+ * the range, the memfd holds the rank's registered metadata (remote-free queue, page table of
+ * its heap), mapped in the alias only.
+ */
+#ifndef GALLOCY_SPACE_H
+#define GALLOCY_SPACE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define GPAGE ((size_t)4096)
+
+struct space {
+    char *base;  /* application view, same on every rank */
+    char *alias; /* read-write view of this rank's memfd */
+    int fd;
+    int rank, nranks;
+    size_t heap_size;    /* H */
+    size_t coalloc_off;  /* n*H */
+    size_t coalloc_size; /* C */
+    size_t range;        /* n*H + C */
+    size_t meta_off;     /* == range */
+    size_t meta_size;
+    size_t total;        /* range + meta_size: the memfd and the registered region */
+};
+
+extern struct space sp;
+
+/* Collective.  0, -ENOMEM, -GALLOCY_ERR_ADDRESS_SPACE, after a message. */
+int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size);
+void space_fini(void);
+
+static inline int space_contains(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)sp.base < sp.range;
+}
+static inline size_t space_off(const void *p)
+{
+    return (size_t)((uintptr_t)p - (uintptr_t)sp.base);
+}
+static inline size_t space_my_heap_off(void)
+{
+    return (size_t)sp.rank * sp.heap_size;
+}
+
+/* Home rank of the page at off, and in *run_end the end of the stretch of following pages
+ * with the same home in the same allocation region.  -1 where nothing is allocated. */
+int space_home_run(size_t off, size_t *run_end);
+static inline int space_home(size_t off)
+{
+    size_t end;
+    return space_home_run(off, &end);
+}
+
+/* mprotect of the application view; counted; dies with an explanation on failure. */
+void space_protect(size_t off, size_t len, int prot);
+/* Gives the memory of [off, off+len) of this rank's memfd back to the system (reads zero). */
+void space_discard(size_t off, size_t len);
+
+#endif

@@ -1,0 +1,39 @@
+/* stats: counters of this rank, printed at finalize when GALLOCY_STATS=1. */
+#include "stats.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "space.h"
+
+gallocy_stats_t stats_counters;
+
+void stats_reset(void)
+{
+    memset(&stats_counters, 0, sizeof stats_counters);
+}
+
+void gallocy_stats(gallocy_stats_t *out)
+{
+    if (!out)
+        return;
+    for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
+        ((uint64_t *)out)[i] = __atomic_load_n(&((uint64_t *)&stats_counters)[i], __ATOMIC_RELAXED);
+}
+
+void stats_print(void)
+{
+    gallocy_stats_t s;
+    gallocy_stats(&s);
+    char buf[1536];
+    int n = snprintf(buf, sizeof buf,
+        "gallocy: rank %d stats: read_faults %lu write_faults %lu pages_fetched %lu "
+        "bytes_fetched %lu pages_written_back %lu bytes_written_back %lu diff_runs %lu "
+        "invalidations %lu protection_changes %lu acquires %lu releases %lu barriers %lu "
+        "locks %lu remote_frees_sent %lu remote_frees_drained %lu bytes_allocated %lu\n",
+        sp.rank, s.read_faults, s.write_faults, s.pages_fetched, s.bytes_fetched,
+        s.pages_written_back, s.bytes_written_back, s.diff_runs, s.invalidations,
+        s.protection_changes, s.acquires, s.releases, s.barriers, s.locks, s.remote_frees_sent,
+        s.remote_frees_drained, s.bytes_allocated);
+    fwrite(buf, 1, (size_t)n, stderr);
+}

@@ -1,0 +1,15 @@
+/* stats: this rank's counters (gallocy_stats_t), bumped with relaxed atomics. */
+#ifndef GALLOCY_STATS_H
+#define GALLOCY_STATS_H
+#include "gallocy.h"
+
+extern gallocy_stats_t stats_counters;
+
+#define stats_add(field, v) __atomic_fetch_add(&stats_counters.field, (v), __ATOMIC_RELAXED)
+#define stats_inc(field) stats_add(field, 1)
+#define stats_sub(field, v) __atomic_fetch_sub(&stats_counters.field, (v), __ATOMIC_RELAXED)
+
+void stats_reset(void);
+void stats_print(void); /* one block on stderr, under GALLOCY_STATS=1 at finalize */
+
+#endif

@@ -1,0 +1,89 @@
+/* svc: one request slot (the fault handler holds cache_lock, so one fetch is outstanding at a
+ * time) and a loop that serves it, or progresses the transport while idle. */
+#include "svc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include "alloc.h"
+#include "futex.h"
+#include "options.h"
+#include "space.h"
+#include "transport.h"
+
+static pthread_t thread;
+static int running;
+static uint32_t req_seq, done_seq;
+static struct {
+    int home;
+    size_t off, len;
+} req;
+
+enum { SPIN_POLLS = 200 }; /* polls before sleeping, after a request: faults come in bursts */
+
+void svc_fetch(int home, size_t off, size_t len)
+{
+    req.home = home;
+    req.off = off;
+    req.len = len;
+    uint32_t s = __atomic_load_n(&req_seq, __ATOMIC_RELAXED) + 1;
+    __atomic_store_n(&req_seq, s, __ATOMIC_RELEASE);
+    futex_wake_all(&req_seq);
+    uint32_t d;
+    while ((d = __atomic_load_n(&done_seq, __ATOMIC_ACQUIRE)) != s)
+        futex_wait(&done_seq, d, 0);
+}
+
+static void *svc_main(void *arg)
+{
+    (void)arg;
+    uint32_t served = 0;
+    int spins = 0;
+    while (__atomic_load_n(&running, __ATOMIC_ACQUIRE)) {
+        uint32_t r = __atomic_load_n(&req_seq, __ATOMIC_ACQUIRE);
+        if (r != served) {
+            tp->get(sp.alias + req.off, req.home, req.off, req.len);
+            tp->flush(req.home);
+            served = r;
+            __atomic_store_n(&done_seq, r, __ATOMIC_RELEASE);
+            futex_wake_all(&done_seq);
+            spins = SPIN_POLLS;
+            continue;
+        }
+        tp->progress();
+        alloc_drain_remote_frees(0);
+        if (spins > 0)
+            spins--;
+        else
+            futex_wait(&req_seq, r, opt.progress_us * 1000L);
+    }
+    return NULL;
+}
+
+int svc_start(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    /* The application's signals go to its own threads, never to this one. */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    running = 1;
+    req_seq = done_seq = 0;
+    int rc = pthread_create(&thread, NULL, svc_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        running = 0;
+        return -rc;
+    }
+    return 0;
+}
+
+void svc_stop(void)
+{
+    if (!running)
+        return;
+    __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&req_seq, 0, __ATOMIC_RELEASE);
+    futex_wake_all(&req_seq);
+    pthread_join(thread, NULL);
+}

@@ -1,0 +1,183 @@
+/* sync: acquire, release, barrier, locks, atomics and explicit get/put (the public calls that
+ * order memory or go straight to a home). */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "cache.h"
+#include "core.h"
+#include "gallocy.h"
+#include "log.h"
+#include "runtime.h"
+#include "space.h"
+#include "stats.h"
+#include "transport.h"
+
+void gallocy_release(void)
+{
+    CORE_REQUIRE("gallocy_release");
+    futex_lock(&cache_lock);
+    cache_write_back();
+    futex_unlock(&cache_lock);
+    alloc_drain_remote_frees(0);
+    stats_inc(releases);
+}
+
+void gallocy_acquire(void)
+{
+    CORE_REQUIRE("gallocy_acquire");
+    futex_lock(&cache_lock);
+    cache_invalidate();
+    futex_unlock(&cache_lock);
+    stats_inc(acquires);
+}
+
+void gallocy_barrier(void)
+{
+    CORE_REQUIRE("gallocy_barrier");
+    gallocy_release();
+    rt_barrier();
+    gallocy_acquire();
+    stats_inc(barriers);
+}
+
+/* Home and offset of a global word; misuse is fatal (there is no error return to use). */
+static int word_home(const void *p, size_t len, const char *call, uint64_t *off)
+{
+    size_t end;
+    int home = space_contains(p) ? space_home_run(space_off(p), &end) : -1;
+    if (home < 0 || ((uintptr_t)p & 7) || space_off(p) + len > end)
+        log_fatal(call, "%p is not an 8-byte aligned word of allocated global memory", p);
+    *off = space_off(p);
+    return home;
+}
+
+uint64_t gallocy_atomic_fetch_add(uint64_t *global, uint64_t v)
+{
+    CORE_REQUIRE("gallocy_atomic_fetch_add");
+    uint64_t off;
+    int home = word_home(global, 8, "gallocy_atomic_fetch_add", &off);
+    return tp->fetch_add(home, off, v);
+}
+
+uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64_t desired)
+{
+    CORE_REQUIRE("gallocy_atomic_compare_swap");
+    uint64_t off;
+    int home = word_home(global, 8, "gallocy_atomic_compare_swap", &off);
+    return tp->compare_swap(home, off, expected, desired);
+}
+
+/* Ticket lock: word[0] is the next ticket, word[1] the ticket being served.  FIFO; trylock
+ * takes a ticket only when it would be served at once. */
+static void wait_a_bit(int *round)
+{
+    if (*round < 64) {
+        sched_yield();
+    } else {
+        struct timespec ts = {0, (*round < 1024 ? *round : 1024) * 100L};
+        nanosleep(&ts, NULL);
+    }
+    (*round)++;
+}
+
+void gallocy_lock(gallocy_lock_t *l)
+{
+    CORE_REQUIRE("gallocy_lock");
+    uint64_t off;
+    int home = word_home(l, sizeof *l, "gallocy_lock", &off);
+    uint64_t ticket = tp->fetch_add(home, off, 1);
+    int round = 0;
+    while (tp->fetch_add(home, off + 8, 0) != ticket)
+        wait_a_bit(&round);
+    gallocy_acquire();
+    stats_inc(locks);
+}
+
+int gallocy_trylock(gallocy_lock_t *l)
+{
+    CORE_REQUIRE("gallocy_trylock");
+    uint64_t off;
+    int home = word_home(l, sizeof *l, "gallocy_trylock", &off);
+    uint64_t serving = tp->fetch_add(home, off + 8, 0);
+    if (tp->compare_swap(home, off, serving, serving + 1) != serving)
+        return 0;
+    gallocy_acquire();
+    stats_inc(locks);
+    return 1;
+}
+
+void gallocy_unlock(gallocy_lock_t *l)
+{
+    CORE_REQUIRE("gallocy_unlock");
+    uint64_t off;
+    int home = word_home(l, sizeof *l, "gallocy_unlock", &off);
+    gallocy_release();
+    tp->fetch_add(home, off + 8, 1);
+}
+
+/* Explicit transfers: split the global side at changes of home, move each piece with the
+ * transport (or memcpy for this rank's own pages).  A local buffer that is itself global
+ * memory goes through a bounce buffer: the transport must not meet a page that would fault. */
+enum { BOUNCE = 1 << 16 };
+
+static int transfer(void *local, const void *global, size_t n, int is_put, const char *call)
+{
+    CORE_REQUIRE(call);
+    if (n == 0)
+        return 0;
+    if (!local || !space_contains(global) || !space_contains((const char *)global + n - 1))
+        return -EINVAL;
+    int bounce = space_contains(local) || space_contains((char *)local + n - 1);
+    char *buf = bounce ? malloc(n < BOUNCE ? n : BOUNCE) : NULL;
+    if (bounce && !buf)
+        return -ENOMEM;
+    size_t off = space_off(global), done = 0;
+    int rc = 0;
+    while (done < n) {
+        size_t end;
+        int home = space_home_run(off + done, &end);
+        if (home < 0) {
+            rc = -EINVAL;
+            break;
+        }
+        size_t chunk = end - (off + done);
+        if (chunk > n - done)
+            chunk = n - done;
+        if (bounce && chunk > BOUNCE)
+            chunk = BOUNCE;
+        char *mine = bounce ? buf : (char *)local + done;
+        if (is_put && bounce)
+            memcpy(buf, (char *)local + done, chunk);
+        if (home == sp.rank)
+            is_put ? memcpy(sp.alias + off + done, mine, chunk)
+                   : memcpy(mine, sp.alias + off + done, chunk);
+        else if (is_put)
+            tp->put(home, off + done, mine, chunk);
+        else
+            tp->get(mine, home, off + done, chunk);
+        if (bounce) { /* the bounce buffer is reused: complete each piece */
+            tp->flush(home);
+            if (!is_put)
+                memcpy((char *)local + done, buf, chunk);
+        }
+        done += chunk;
+    }
+    if (!bounce)
+        tp->flush(TP_ALL_RANKS);
+    free(buf);
+    return rc;
+}
+
+int gallocy_get(void *dst, const void *global_src, size_t n)
+{
+    return transfer(dst, global_src, n, 0, "gallocy_get");
+}
+
+int gallocy_put(void *global_dst, const void *src, size_t n)
+{
+    return transfer((void *)src, global_dst, n, 1, "gallocy_put");
+}

@@ -1,0 +1,65 @@
+/* transport: choose the backend (GALLOCY_TRANSPORT) and prove at start-up, with real traffic
+ * to a neighbour, that the operations gallocy relies on give the right answers. */
+#include "transport.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "gallocy.h"
+#include "log.h"
+#include "meta.h"
+#include "options.h"
+#include "runtime.h"
+#include "space.h"
+
+const struct tp_ops *tp;
+
+int tp_init(void *base, size_t size)
+{
+    int rc;
+    if (!strcmp(opt.transport, "auto") || !strcmp(opt.transport, "mpi")) {
+        rc = tp_mpi_create(base, size, &tp);
+    } else {
+        if (rt_rank() == 0)
+            log_error("gallocy_init", "GALLOCY_TRANSPORT=%s: not a transport of this build "
+                      "(it has: auto, mpi)", opt.transport);
+        rc = -EINVAL;
+    }
+    if (rc == 0 && rt_rank() == 0)
+        log_verbose(1, "transport: %s", tp->name);
+    return rc;
+}
+
+void tp_fini(void)
+{
+    if (tp)
+        tp->fini();
+    tp = NULL;
+}
+
+int tp_selftest(void)
+{
+    int me = rt_rank(), n = rt_size(), right = (me + 1) % n, left = (me + n - 1) % n;
+    volatile uint64_t *scratch = (uint64_t *)(sp.alias + sp.meta_off + META_SCRATCH);
+    uint64_t off = sp.meta_off + META_SCRATCH;
+    int ok = 1;
+    ok &= tp->fetch_add(right, off, (uint64_t)me + 1) == 0;
+    ok &= tp->compare_swap(right, off + 8, 0, 42) == 0;
+    ok &= tp->compare_swap(right, off + 8, 1, 99) == 42; /* fails: expected value differs */
+    ok &= tp->compare_swap(right, off + 8, 42, 7) == 42;
+    uint64_t mark = 0x6a11c0ull << 20 | (uint64_t)me, got = 0;
+    tp->put(right, off + 16, &mark, sizeof mark);
+    tp->flush(right);
+    rt_barrier();
+    ok &= scratch[0] == (uint64_t)left + 1 && scratch[1] == 7;
+    ok &= scratch[2] == (0x6a11c0ull << 20 | (uint64_t)left);
+    tp->get(&got, right, off + 16, sizeof got);
+    tp->flush(right);
+    ok &= got == (0x6a11c0ull << 20 | (uint64_t)me);
+    rt_barrier();
+    scratch[0] = scratch[1] = scratch[2] = 0;
+    if (!ok)
+        log_error("gallocy_init", "the %s transport failed its start-up check (fetch-add, "
+                  "compare-and-swap, put and get to rank %d gave wrong results)", tp->name, right);
+    return rt_allreduce_min(ok) ? 0 : -GALLOCY_ERR_TRANSPORT;
+}
