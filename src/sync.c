@@ -22,7 +22,7 @@ void gallocy_release(void)
     futex_lock(&cache_lock);
     cache_write_back();
     futex_unlock(&cache_lock);
-    alloc_drain_remote_frees(0);
+    alloc_drain_remote_frees(1); /* a sync point: apply what other ranks freed here */
     stats_inc(releases);
 }
 

@@ -1,0 +1,37 @@
+/* suites: the suites of test_gallocy (run under mpirun), and what they share. */
+#ifndef GALLOCY_SUITES_H
+#define GALLOCY_SUITES_H
+#include <CUnit/CUnit.h>
+#include <gallocy.h>
+#include <stdint.h>
+
+#include "cunit_main.h"
+
+extern MPI_Comm test_comm; /* the tests' own communicator (gallocy uses its own dup) */
+extern int me, nranks;
+
+void register_alloc_tests(void);
+void register_coherence_tests(void);
+void register_sync_tests(void);
+void register_coalloc_tests(void);
+void register_signal_tests(void);
+/* From test_gallocy.c: installs the handler the signal tests need to find chained. */
+void signals_install_before_init(void);
+
+/* Broadcast a pointer from root to every rank. */
+static inline void *bcast_ptr(void *p, int root)
+{
+    uintptr_t v = (uintptr_t)p;
+    MPI_Bcast(&v, 1, MPI_UINT64_T, root, test_comm);
+    return (void *)v;
+}
+
+/* 1 on every rank when x held on every rank. */
+static inline int all_true(int x)
+{
+    int r;
+    MPI_Allreduce(&x, &r, 1, MPI_INT, MPI_MIN, test_comm);
+    return r;
+}
+
+#endif

@@ -1,1 +1,210 @@
-typedef int dummy_t;
+/* test_coherence: transparent access and lazy release consistency across ranks and threads. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "suites.h"
+
+static void test_same_pointer_everywhere(void)
+{
+    void *p = gallocy_coalloc(10000, GALLOCY_BLOCKED);
+    uintptr_t mine = (uintptr_t)p, lo, hi;
+    MPI_Allreduce(&mine, &lo, 1, MPI_UINT64_T, MPI_MIN, test_comm);
+    MPI_Allreduce(&mine, &hi, 1, MPI_UINT64_T, MPI_MAX, test_comm);
+    CU_ASSERT_PTR_NOT_NULL(p);
+    CU_ASSERT_EQUAL(lo, hi);
+    gallocy_cofree(p);
+    /* A malloc'd pointer means the same memory on every rank. */
+    uint64_t *q = me == 0 ? gallocy_malloc(64) : NULL;
+    if (me == 0)
+        q[0] = 0xfeedface;
+    q = bcast_ptr(q, 0);
+    gallocy_barrier();
+    CU_ASSERT_EQUAL(gallocy_home(q), 0);
+    CU_ASSERT_EQUAL(q[0], 0xfeedface);
+    gallocy_barrier();
+    if (me == 0)
+        gallocy_free(q);
+}
+
+/* Rank 0 writes an array in its heap; after a barrier every rank reads it; then rank 0
+ * changes it and after the next barrier everyone sees the change (stale copies dropped). */
+static void test_read_after_barrier_and_invalidation(void)
+{
+    enum { N = 100000 };
+    int *a = me == 0 ? gallocy_malloc(N * sizeof(int)) : NULL;
+    if (me == 0)
+        for (int i = 0; i < N; i++)
+            a[i] = i;
+    a = bcast_ptr(a, 0);
+    gallocy_barrier();
+    int ok = 1;
+    for (int i = 0; i < N; i++)
+        ok &= a[i] == i;
+    CU_ASSERT(ok);
+    gallocy_barrier();
+    if (me == 0)
+        for (int i = 0; i < N; i++)
+            a[i] = -i;
+    gallocy_barrier();
+    ok = 1;
+    for (int i = 0; i < N; i++)
+        ok &= a[i] == -i;
+    CU_ASSERT(ok);
+    gallocy_barrier();
+    if (me == 0)
+        gallocy_free(a);
+}
+
+/* Message passing: the writer releases, then signals; the reader acquires after the signal. */
+static void test_release_acquire_message(void)
+{
+    if (nranks < 2)
+        return;
+    uint64_t *flag = gallocy_coalloc(sizeof(uint64_t), nranks - 1);
+    char *msg = gallocy_coalloc(8192, 0); /* data homed on rank 0, written by rank 1 */
+    gallocy_barrier();
+    if (me == 1) {
+        for (int i = 0; i < 8192; i++)
+            msg[i] = (char)(i % 97);
+        gallocy_release();
+        gallocy_atomic_fetch_add(flag, 1);
+    } else if (me == 0) {
+        while (gallocy_atomic_fetch_add(flag, 0) == 0)
+            ;
+        gallocy_acquire();
+        int ok = 1;
+        for (int i = 0; i < 8192; i++)
+            ok &= msg[i] == (char)(i % 97);
+        CU_ASSERT(ok);
+    }
+    /* The same through an MPI message instead of a flag. */
+    if (me == 0) {
+        msg[5] = 42;
+        gallocy_release();
+        MPI_Send(NULL, 0, MPI_BYTE, 1, 3, test_comm);
+    } else if (me == 1) {
+        MPI_Recv(NULL, 0, MPI_BYTE, 0, 3, test_comm, MPI_STATUS_IGNORE);
+        gallocy_acquire();
+        CU_ASSERT_EQUAL(msg[5], 42);
+    }
+    gallocy_barrier();
+    gallocy_cofree(msg);
+    gallocy_cofree(flag);
+}
+
+/* Every rank writes interleaved single bytes of the same pages: all writes must land. */
+static void test_many_writers_one_page(void)
+{
+    enum { LEN = 3 * 4096 };
+    unsigned char *p = gallocy_coalloc(LEN, nranks - 1);
+    for (int i = me; i < LEN; i += nranks)
+        p[i] = (unsigned char)(1 + (i * 13) % 251);
+    gallocy_barrier();
+    int ok = 1;
+    for (int i = 0; i < LEN; i++)
+        ok &= p[i] == (unsigned char)(1 + (i * 13) % 251);
+    CU_ASSERT(ok);
+    gallocy_barrier();
+    gallocy_cofree(p);
+}
+
+/* Prefetch: reading 32 contiguous remote pages takes 32 / GALLOCY_PREFETCH faults. */
+static void test_prefetch_counts(void)
+{
+    if (nranks < 2)
+        return;
+    char *p = gallocy_coalloc(32 * 4096, 0);
+    if (me == 0)
+        for (int i = 0; i < 32; i++)
+            p[i * 4096] = (char)i;
+    gallocy_barrier();
+    if (me == 1) {
+        gallocy_stats_t a, b;
+        gallocy_stats(&a);
+        int ok = 1;
+        for (int i = 0; i < 32; i++)
+            ok &= p[i * 4096] == (char)i;
+        gallocy_stats(&b);
+        CU_ASSERT(ok);
+        const char *pf = getenv("GALLOCY_PREFETCH");
+        long per = pf ? atol(pf) : 8;
+        CU_ASSERT_EQUAL(b.read_faults - a.read_faults, (32 + per - 1) / per);
+        CU_ASSERT_EQUAL(b.pages_fetched - a.pages_fetched, 32);
+    }
+    gallocy_barrier();
+    gallocy_cofree(p);
+}
+
+/* 4 threads per rank fault on the same pages at once, reading and writing distinct bytes. */
+static unsigned char *shared_pages;
+enum { TPAGES = 16, NTHREADS = 4 };
+
+static void *fault_thread(void *a)
+{
+    int t = (int)(intptr_t)a, ok = 1;
+    for (int pg = 0; pg < TPAGES; pg++) /* everyone reads every page, in a different order */
+        ok &= shared_pages[((pg + t * 5) % TPAGES) * 4096 + 4095] == 0xee;
+    int writer = me * NTHREADS + t, writers = nranks * NTHREADS;
+    for (int i = writer; i < TPAGES * 4096; i += writers)
+        if (i % 4096 != 4095)
+            shared_pages[i] = (unsigned char)(writer + 1);
+    return (void *)(intptr_t)ok;
+}
+
+static void test_threads_fault_same_pages(void)
+{
+    shared_pages = gallocy_coalloc(TPAGES * 4096, GALLOCY_CYCLIC);
+    for (int pg = 0; pg < TPAGES; pg++)
+        if (gallocy_home(shared_pages + pg * 4096) == me)
+            shared_pages[pg * 4096 + 4095] = 0xee;
+    gallocy_barrier();
+    pthread_t th[NTHREADS];
+    for (int t = 0; t < NTHREADS; t++)
+        pthread_create(&th[t], NULL, fault_thread, (void *)(intptr_t)t);
+    for (int t = 0; t < NTHREADS; t++) {
+        void *ok;
+        pthread_join(th[t], &ok);
+        CU_ASSERT((intptr_t)ok == 1);
+    }
+    gallocy_barrier();
+    int ok = 1, writers = nranks * NTHREADS;
+    for (int i = 0; i < TPAGES * 4096; i++)
+        ok &= shared_pages[i] == (i % 4096 == 4095 ? 0xee : (unsigned char)(i % writers + 1));
+    CU_ASSERT(ok);
+    gallocy_barrier();
+    gallocy_cofree(shared_pages);
+}
+
+/* A barrier with nothing dirty writes nothing back; a clean cache is dropped, not sent. */
+static void test_barrier_counts(void)
+{
+    char *p = gallocy_coalloc(8 * 4096, 0);
+    gallocy_barrier();
+    gallocy_stats_t a, b;
+    volatile char sink = 0;
+    for (int i = 0; i < 8; i++)
+        sink += p[i * 4096];
+    (void)sink;
+    gallocy_stats(&a);
+    gallocy_barrier();
+    gallocy_stats(&b);
+    CU_ASSERT_EQUAL(b.pages_written_back, a.pages_written_back);
+    CU_ASSERT_EQUAL(b.invalidations - a.invalidations, me == 0 ? 0 : 8);
+    CU_ASSERT_EQUAL(b.barriers - a.barriers, 1);
+    gallocy_cofree(p);
+}
+
+void register_coherence_tests(void)
+{
+    static const struct cm_test tests[] = {
+        {"same pointer on every rank", test_same_pointer_everywhere},
+        {"read after barrier; stale copies dropped", test_read_after_barrier_and_invalidation},
+        {"message passing via release/acquire", test_release_acquire_message},
+        {"many writers on one page", test_many_writers_one_page},
+        {"prefetch fault count", test_prefetch_counts},
+        {"4 threads fault the same pages", test_threads_fault_same_pages},
+        {"barrier costs what is cached/dirty", test_barrier_counts},
+        {NULL, NULL}};
+    CM_ADD_SUITE("coherence", tests);
+}

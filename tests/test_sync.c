@@ -1,1 +1,162 @@
-typedef int dummy_t;
+/* test_sync: locks, atomics, explicit get/put. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "suites.h"
+
+enum { LOCK_THREADS = 4, LOCK_ITERS = 150 };
+
+struct counter {
+    gallocy_lock_t lock;
+    uint64_t value; /* plain loads and stores, ordered by the lock */
+    uint64_t pad[5];
+};
+static struct counter *ctr;
+
+static void *lock_thread(void *a)
+{
+    (void)a;
+    for (int i = 0; i < LOCK_ITERS; i++) {
+        gallocy_lock(&ctr->lock);
+        ctr->value++;
+        gallocy_unlock(&ctr->lock);
+    }
+    return NULL;
+}
+
+/* Every thread of every rank increments one counter under one lock: the total is exact.
+ * Run once with the lock on rank 0 and once on the last rank. */
+static void lock_counter(int home)
+{
+    ctr = gallocy_coalloc(sizeof *ctr, home);
+    gallocy_barrier();
+    pthread_t th[LOCK_THREADS];
+    for (int t = 0; t < LOCK_THREADS; t++)
+        pthread_create(&th[t], NULL, lock_thread, NULL);
+    for (int t = 0; t < LOCK_THREADS; t++)
+        pthread_join(th[t], NULL);
+    gallocy_barrier();
+    CU_ASSERT_EQUAL(ctr->value, (uint64_t)nranks * LOCK_THREADS * LOCK_ITERS);
+    gallocy_barrier();
+    gallocy_cofree(ctr);
+}
+
+static void test_lock_counter_home0(void)
+{
+    lock_counter(0);
+}
+
+static void test_lock_counter_home_last(void)
+{
+    lock_counter(nranks - 1);
+}
+
+static void test_trylock(void)
+{
+    gallocy_lock_t *l = gallocy_coalloc(sizeof *l, 0);
+    gallocy_barrier();
+    if (me == 0)
+        CU_ASSERT_EQUAL(gallocy_trylock(l), 1);
+    gallocy_barrier();
+    if (me != 0)
+        CU_ASSERT_EQUAL(gallocy_trylock(l), 0);
+    gallocy_barrier();
+    if (me == 0)
+        gallocy_unlock(l);
+    gallocy_barrier();
+    if (me == nranks - 1) {
+        CU_ASSERT_EQUAL(gallocy_trylock(l), 1);
+        gallocy_unlock(l);
+    }
+    gallocy_barrier();
+    gallocy_cofree(l);
+}
+
+static uint64_t *words;
+
+static void *add_thread(void *a)
+{
+    (void)a;
+    for (int i = 0; i < 500; i++)
+        for (int w = 0; w < nranks; w++)
+            gallocy_atomic_fetch_add(&words[w * 512], 1); /* word w homed on rank w */
+    return NULL;
+}
+
+static void test_atomics(void)
+{
+    words = gallocy_coalloc((size_t)nranks * 4096, GALLOCY_CYCLIC);
+    gallocy_barrier();
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++)
+        pthread_create(&th[t], NULL, add_thread, NULL);
+    for (int t = 0; t < 2; t++)
+        pthread_join(th[t], NULL);
+    gallocy_barrier();
+    for (int w = 0; w < nranks; w++)
+        CU_ASSERT_EQUAL(gallocy_atomic_fetch_add(&words[w * 512], 0), (uint64_t)nranks * 1000);
+    gallocy_barrier();
+    /* Compare-and-swap: exactly one rank wins each round. */
+    uint64_t *cas = &words[(nranks - 1) * 512 + 1];
+    int wins = 0;
+    for (int round = 0; round < 20; round++) {
+        uint64_t seen = gallocy_atomic_compare_swap(cas, (uint64_t)round, (uint64_t)round + 1);
+        wins += seen == (uint64_t)round;
+        CU_ASSERT(seen == (uint64_t)round || seen == (uint64_t)round + 1);
+        MPI_Barrier(test_comm);
+    }
+    int total;
+    MPI_Allreduce(&wins, &total, 1, MPI_INT, MPI_SUM, test_comm);
+    CU_ASSERT_EQUAL(total, 20);
+    gallocy_barrier();
+    gallocy_cofree(words);
+}
+
+/* Each rank puts a pattern into its right neighbour's part of a blocked array, spanning page
+ * and home boundaries; everyone gets it back, from a plain and from a global buffer. */
+static void test_get_put(void)
+{
+    size_t share = 3 * 4096;
+    unsigned char *arr = gallocy_coalloc(share * (size_t)nranks, GALLOCY_BLOCKED);
+    unsigned char *src = malloc(2 * share), *dst = malloc(2 * share);
+    int right = (me + 1) % nranks;
+    /* From 1000 bytes into the neighbour's share, across its pages and (but for the last
+     * share) into the next rank's share. */
+    size_t at = (size_t)right * share + 1000, len = right == nranks - 1 ? share - 1000 : share;
+    for (size_t i = 0; i < len; i++)
+        src[i] = (unsigned char)(i * 3 + (size_t)me);
+    CU_ASSERT_EQUAL(gallocy_put(arr + at, src, len), 0);
+    gallocy_barrier();
+    int left = (me + nranks - 1) % nranks, ok = 1;
+    size_t lat = (size_t)me * share + 1000, llen = me == nranks - 1 ? share - 1000 : share;
+    for (size_t i = 0; i < llen; i++)
+        ok &= arr[lat + i] == (unsigned char)(i * 3 + (size_t)left);
+    CU_ASSERT(ok);
+    memset(dst, 0, len);
+    CU_ASSERT_EQUAL(gallocy_get(dst, arr + at, len), 0);
+    CU_ASSERT_EQUAL(memcmp(dst, src, len), 0);
+    unsigned char *gbuf = gallocy_malloc(len); /* a local buffer that is global memory */
+    CU_ASSERT_EQUAL(gallocy_get(gbuf, arr + at, len), 0);
+    CU_ASSERT_EQUAL(memcmp(gbuf, src, len), 0);
+    gallocy_free(gbuf);
+    CU_ASSERT_EQUAL(gallocy_get(dst, src, 10), -EINVAL); /* not global */
+    CU_ASSERT_EQUAL(gallocy_put(src, dst, 10), -EINVAL);
+    gallocy_barrier();
+    gallocy_cofree(arr);
+    free(src);
+    free(dst);
+}
+
+void register_sync_tests(void)
+{
+    static const struct cm_test tests[] = {
+        {"lock counter, lock on rank 0", test_lock_counter_home0},
+        {"lock counter, lock on last rank", test_lock_counter_home_last},
+        {"trylock", test_trylock},
+        {"atomic fetch-add and compare-swap", test_atomics},
+        {"explicit get/put across homes", test_get_put},
+        {NULL, NULL}};
+    CM_ADD_SUITE("sync", tests);
+}
