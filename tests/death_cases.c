@@ -1,1 +1,122 @@
-int main(void){return 0;}
+/* death_cases: one bad input per run, chosen by argv[1], for test_death.  Cases that must
+ * abort the job do the bad thing and should never reach "survived"; cases where gallocy must
+ * answer with an error and carry on print "<case>-ok" when it did. */
+#include <errno.h>
+#include <gallocy.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int me;
+
+static void start(void)
+{
+    int rc = gallocy_init(MPI_COMM_WORLD);
+    if (rc) {
+        fprintf(stderr, "gallocy_init: %s\n", gallocy_strerror(rc));
+        MPI_Abort(MPI_COMM_WORLD, 3);
+    }
+    me = gallocy_rank();
+}
+
+static int ok_or_fail(const char *name, int ok)
+{
+    if (me == 0)
+        printf("%s-%s\n", name, ok ? "ok" : "wrong");
+    gallocy_finalize();
+    MPI_Finalize();
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *c = argc > 1 ? argv[1] : "";
+    int provided;
+    if (!strcmp(c, "thread-level")) { /* MPI without MPI_THREAD_MULTIPLE */
+        MPI_Init(&argc, &argv);
+        int rc = gallocy_init(MPI_COMM_WORLD);
+        printf("thread-level-%s\n", rc == -GALLOCY_ERR_THREAD_LEVEL ? "ok" : "wrong");
+        MPI_Finalize();
+        return 0;
+    }
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    if (!strcmp(c, "before-init")) {
+        gallocy_malloc(10);
+    } else if (!strcmp(c, "bad-env")) {
+        setenv("GALLOCY_PREFETCH", "lots", 1);
+        int rc = gallocy_init(MPI_COMM_WORLD);
+        unsetenv("GALLOCY_PREFETCH");
+        int rc2 = gallocy_init(MPI_COMM_WORLD); /* nothing was left behind: init works now */
+        me = gallocy_rank();
+        return ok_or_fail("bad-env", rc == -EINVAL && rc2 == 0);
+    } else if (!strcmp(c, "huge-heap")) {
+        setenv("GALLOCY_HEAP_SIZE", "64T", 1);
+        int rc = gallocy_init(MPI_COMM_WORLD);
+        unsetenv("GALLOCY_HEAP_SIZE");
+        int rc2 = gallocy_init(MPI_COMM_WORLD);
+        me = gallocy_rank();
+        return ok_or_fail("huge-heap", rc == -ENOMEM && rc2 == 0);
+    }
+    start();
+    if (!strcmp(c, "double-free")) {
+        void *p = gallocy_malloc(40);
+        gallocy_free(p);
+        gallocy_free(p);
+    } else if (!strcmp(c, "double-free-large")) {
+        void *p = gallocy_malloc(100000);
+        gallocy_free(p);
+        gallocy_free(p);
+    } else if (!strcmp(c, "foreign-free")) {
+        gallocy_free(malloc(16));
+    } else if (!strcmp(c, "interior-free")) {
+        char *p = gallocy_malloc(64);
+        gallocy_free(p + 16);
+    } else if (!strcmp(c, "remote-double-free")) { /* rank 1 frees rank 0's block twice */
+        uintptr_t p = me == 0 ? (uintptr_t)gallocy_malloc(48) : 0;
+        MPI_Bcast(&p, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+        if (me == 1) {
+            gallocy_free((void *)p);
+            gallocy_free((void *)p);
+        }
+        gallocy_barrier();
+        gallocy_barrier(); /* rank 0 applies the frees here at the latest, and stops */
+    } else if (!strcmp(c, "free-coalloc")) {
+        gallocy_free(gallocy_coalloc(4096, 0));
+    } else if (!strcmp(c, "cofree-malloc")) {
+        uintptr_t p = me == 0 ? (uintptr_t)gallocy_malloc(4096) : 0; /* one pointer, all ranks */
+        MPI_Bcast(&p, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+        gallocy_cofree((void *)p);
+    } else if (!strcmp(c, "bad-atomic")) {
+        uint64_t local = 0;
+        gallocy_atomic_fetch_add(&local, 1);
+    } else if (!strcmp(c, "segv-outside")) {
+        volatile int *volatile bad = (volatile int *)(uintptr_t)64;
+        *bad = 1;
+    } else if (!strcmp(c, "calloc-overflow")) {
+        errno = 0;
+        void *p = gallocy_calloc(SIZE_MAX / 3, 8);
+        int err = errno;
+        void *q = gallocy_malloc(100); /* the heap is still fine */
+        int ok = !p && err == ENOMEM && q;
+        gallocy_free(q);
+        return ok_or_fail("calloc-overflow", ok);
+    } else if (!strcmp(c, "coalloc-disagree")) {
+        errno = 0;
+        void *p = gallocy_coalloc(4096 * (size_t)(1 + me), 0);
+        int ok = !p && errno == EINVAL;
+        void *q = gallocy_coalloc(4096, 0); /* agreeing calls still work */
+        ok &= q != NULL;
+        gallocy_cofree(q);
+        int all;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        return ok_or_fail("coalloc-disagree", all);
+    } else {
+        fprintf(stderr, "death_cases: unknown case '%s'\n", c);
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+    printf("survived\n");
+    gallocy_finalize();
+    MPI_Finalize();
+    return 0;
+}

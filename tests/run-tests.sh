@@ -1,2 +1,54 @@
 #!/bin/sh
-echo 0 passed, 0 failed
+# run-tests.sh: what `make check` runs.  Every program runs under a timeout (a hang fails);
+# the MPI suites run with 1, 2 and 4 ranks, oversubscribed, as root if need be.  Prints each
+# run's verdicts and one closing line "N passed, N failed" over all runs; exits non-zero on
+# any failure.
+#   usage: run-tests.sh TESTS_DIR      (MPIRUN may name the launcher; GALLOCY_TEST_NP the
+#                                       rank counts, default "1 2 4")
+dir=${1:-tests}
+MPIRUN=${MPIRUN:-mpirun}
+export MPIRUN
+# Harness-only settings: Open MPI refuses root and more ranks than cores without them.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export DEATH_CASES="$dir/death_cases"
+unset GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH GALLOCY_TRANSPORT
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# run LABEL SECONDS COMMAND...: runs it, shows its output, adds its closing line to the
+# totals; a run that ends without one (crash, hang) counts as one failure.
+run() {
+    label=$1 secs=$2
+    shift 2
+    echo "=== $label"
+    timeout "$secs" "$@" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        [ $rc -eq 124 ] && echo "*** $label: timed out after $secs s" || echo "*** $label: ended (status $rc) without a verdict"
+        failed=$((failed + 1))
+        return
+    fi
+    p=${line%% passed*}
+    f=${line#*passed, }
+    f=${f%% failed*}
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ $rc -ne 0 ] && [ "$f" -eq 0 ] && { echo "*** $label: status $rc"; failed=$((failed + 1)); }
+}
+
+run "unit tests" 300 "$dir/test_unit"
+for np in ${GALLOCY_TEST_NP:-1 2 4}; do
+    run "test_gallocy, $np rank(s)" 900 "$MPIRUN" -np "$np" "$dir/test_gallocy"
+done
+GALLOCY_PREFETCH=1 run "test_gallocy, 2 ranks, GALLOCY_PREFETCH=1" 900 \
+    env GALLOCY_PREFETCH=1 "$MPIRUN" -x GALLOCY_PREFETCH -np 2 "$dir/test_gallocy"
+run "bad input (death cases)" 900 "$dir/test_death"
+
+echo "=== all runs"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

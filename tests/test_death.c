@@ -1,1 +1,101 @@
-int main(void){return 0;}
+/* test_death: runs each bad-input case of death_cases under mpirun (with a timeout) and
+ * checks how it ended and what it said.  Needs MPIRUN and the mpirun environment from
+ * run-tests.sh; DEATH_CASES is the program's path. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "cunit_main.h"
+
+/* Runs the case on np ranks; returns the exit status and fills out with its output. */
+static int run_case(const char *name, int np, char *out, size_t outlen)
+{
+    const char *mpirun = getenv("MPIRUN") ? getenv("MPIRUN") : "mpirun";
+    const char *prog = getenv("DEATH_CASES") ? getenv("DEATH_CASES") : "./death_cases";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "timeout 120 %s -np %d %s %s 2>&1", mpirun, np, prog, name);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(out, 1, outlen - 1, f);
+    out[n] = '\0';
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* must_die: the job must end with a failure status; either way the output must contain
+ * every string in says (NULL-terminated) and, for dying cases, never "survived". */
+static void expect(const char *name, int np, int must_die, const char *const *says)
+{
+    static char out[1 << 16];
+    int st = run_case(name, np, out, sizeof out);
+    int ok = must_die ? (st != 0 && st != 124 && !strstr(out, "survived")) : st == 0;
+    for (int i = 0; says[i]; i++)
+        ok &= strstr(out, says[i]) != NULL;
+    if (!ok)
+        fprintf(stderr, "case %s (np %d) ended with status %d and said:\n%s\n", name, np, st,
+                out);
+    CU_ASSERT(ok);
+}
+
+#define DIES(fn, name, np, ...)                                                              \
+    static void fn(void)                                                                     \
+    {                                                                                        \
+        static const char *const s[] = {__VA_ARGS__, NULL};                                  \
+        expect(name, np, 1, s);                                                              \
+    }
+#define ANSWERS(fn, name, np, ...)                                                           \
+    static void fn(void)                                                                     \
+    {                                                                                        \
+        static const char *const s[] = {__VA_ARGS__, NULL};                                  \
+        expect(name, np, 0, s);                                                              \
+    }
+
+DIES(t_before_init, "before-init", 1, "gallocy_malloc: called before gallocy_init")
+DIES(t_double_free, "double-free", 2, "rank 0: gallocy_free: double free of 0x")
+DIES(t_double_free_large, "double-free-large", 1, "gallocy_free: 0x",
+     "is not an allocated block")
+DIES(t_foreign_free, "foreign-free", 1, "gallocy_free: 0x", "is not memory from gallocy")
+DIES(t_interior_free, "interior-free", 1, "points inside a block")
+DIES(t_remote_double_free, "remote-double-free", 2,
+     "rank 0: gallocy_free (a free sent by another rank): double free")
+DIES(t_free_coalloc, "free-coalloc", 2, "release it with gallocy_cofree")
+DIES(t_cofree_malloc, "cofree-malloc", 2, "gallocy_cofree: 0x",
+     "is not a pointer returned by gallocy_coalloc")
+DIES(t_bad_atomic, "bad-atomic", 1, "gallocy_atomic_fetch_add: 0x",
+     "is not an 8-byte aligned word of allocated global memory")
+DIES(t_segv, "segv-outside", 2, "Segmentation fault")
+ANSWERS(t_calloc, "calloc-overflow", 2, "calloc-overflow-ok", "overflow size_t")
+ANSWERS(t_huge, "huge-heap", 2, "huge-heap-ok", "more than this machine can back")
+ANSWERS(t_env, "bad-env", 2, "bad-env-ok", "GALLOCY_PREFETCH=lots is not an integer")
+ANSWERS(t_disagree, "coalloc-disagree", 2, "coalloc-disagree-ok",
+        "gallocy_coalloc: ranks passed different arguments", "rank 1 passed (8192, 0)")
+ANSWERS(t_thread, "thread-level", 2, "thread-level-ok", "needs MPI_THREAD_MULTIPLE")
+
+int main(void)
+{
+    static const struct cm_test tests[] = {
+        {"call before init aborts", t_before_init},
+        {"double free aborts", t_double_free},
+        {"double free of a large block aborts", t_double_free_large},
+        {"free of a foreign pointer aborts", t_foreign_free},
+        {"free of an interior pointer aborts", t_interior_free},
+        {"double free from another rank aborts", t_remote_double_free},
+        {"gallocy_free of coalloc memory aborts", t_free_coalloc},
+        {"gallocy_cofree of malloc memory aborts", t_cofree_malloc},
+        {"atomic on local memory aborts", t_bad_atomic},
+        {"SIGSEGV outside the range kills", t_segv},
+        {"calloc overflow: NULL, ENOMEM, heap usable", t_calloc},
+        {"heap larger than the machine: init fails, retry works", t_huge},
+        {"bad GALLOCY_* value: init fails, retry works", t_env},
+        {"ranks disagree on coalloc: NULL everywhere", t_disagree},
+        {"MPI without THREAD_MULTIPLE: init refuses", t_thread},
+        {NULL, NULL}};
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CM_ADD_SUITE("bad input", tests);
+    int failed = cm_run(0, NULL);
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}

@@ -1,1 +1,183 @@
-int main(void){return 0;}
+/* test_unit: pieces of the core tested alone, without MPI: diffs, page runs, options,
+ * size classes. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cunit_main.h"
+#include "diff.h"
+#include "options.h"
+#include "pagerun.h"
+
+struct runs {
+    size_t off[64], len[64];
+    int n;
+};
+
+static void record(size_t off, size_t len, void *ctx)
+{
+    struct runs *r = ctx;
+    if (r->n < 64) {
+        r->off[r->n] = off;
+        r->len[r->n] = len;
+    }
+    r->n++;
+}
+
+static void test_diff_exact_runs(void)
+{
+    unsigned char twin[4096], cur[4096];
+    memset(twin, 0, sizeof twin);
+    memcpy(cur, twin, sizeof cur);
+    struct runs r = {0};
+    CU_ASSERT_EQUAL(diff_runs(twin, cur, 4096, record, &r), 0);
+    cur[0] = 1;      /* first byte */
+    cur[2] = 1;      /* a gap of one unchanged byte: two runs, never merged */
+    cur[9] = 1;      /* inside the second word */
+    cur[10] = 1;
+    cur[4095] = 1;   /* last byte */
+    for (int i = 100; i < 300; i++)
+        cur[i] = 7;  /* a long run across words */
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_EQUAL(diff_runs(twin, cur, 4096, record, &r), 5);
+    size_t want_off[] = {0, 2, 9, 100, 4095}, want_len[] = {1, 1, 2, 200, 1};
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(r.off[i], want_off[i]);
+        CU_ASSERT_EQUAL(r.len[i], want_len[i]);
+    }
+}
+
+/* Random pages: applying the runs to a copy of the twin gives the page back, and no run
+ * contains an unchanged byte. */
+static void test_diff_random(void)
+{
+    static unsigned char twin[4096], cur[4096], rebuilt[4096];
+    srand(7);
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < 4096; i++)
+            twin[i] = cur[i] = (unsigned char)rand();
+        int changes = rand() % 50;
+        for (int c = 0; c < changes; c++) {
+            int at = rand() % 4096, n = 1 + rand() % 40;
+            for (int i = at; i < at + n && i < 4096; i++)
+                cur[i] = (unsigned char)(cur[i] + 1 + rand() % 255);
+        }
+        struct runs r = {0};
+        size_t n = diff_runs(twin, cur, 4096, record, &r);
+        CU_ASSERT_EQUAL((int)n, r.n);
+        if (r.n > 64)
+            continue;
+        memcpy(rebuilt, twin, 4096);
+        int exact = 1;
+        for (int k = 0; k < r.n; k++)
+            for (size_t i = r.off[k]; i < r.off[k] + r.len[k]; i++) {
+                exact &= twin[i] != cur[i];
+                rebuilt[i] = cur[i];
+            }
+        CU_ASSERT(exact);
+        CU_ASSERT_EQUAL(memcmp(rebuilt, cur, 4096), 0);
+    }
+}
+
+static void test_pagerun(void)
+{
+    struct pagerun pr;
+    CU_ASSERT_EQUAL(pagerun_init(&pr, 100), 0);
+    long a = pagerun_alloc(&pr, 10, 1), b = pagerun_alloc(&pr, 10, 1), c = pagerun_alloc(&pr, 10, 16);
+    CU_ASSERT_EQUAL(a, 0);
+    CU_ASSERT_EQUAL(b, 10);
+    CU_ASSERT_EQUAL(c, 32); /* aligned to 16 */
+    CU_ASSERT_EQUAL(pagerun_alloc(&pr, 80, 1), -1);
+    pagerun_free(&pr, 10, 10);
+    CU_ASSERT_EQUAL(pagerun_take(&pr, 12, 3), 1);
+    CU_ASSERT_EQUAL(pagerun_take(&pr, 12, 3), 0); /* already taken */
+    pagerun_free(&pr, 12, 3);
+    pagerun_free(&pr, 0, 10);
+    pagerun_free(&pr, 32, 10);
+    CU_ASSERT_EQUAL(pr.nfree, 1); /* everything coalesced back into one run */
+    CU_ASSERT_EQUAL(pagerun_alloc(&pr, 100, 1), 0);
+    pagerun_fini(&pr);
+}
+
+/* Random allocations and frees against a reference bitmap: no page handed out twice. */
+static void test_pagerun_random(void)
+{
+    enum { N = 512 };
+    struct pagerun pr;
+    unsigned char used[N] = {0};
+    long start[64] = {0};
+    size_t len[64] = {0};
+    pagerun_init(&pr, N);
+    srand(3);
+    int ok = 1;
+    for (int it = 0; it < 5000; it++) {
+        int k = rand() % 64;
+        if (len[k]) {
+            for (size_t i = 0; i < len[k]; i++)
+                used[start[k] + (long)i] = 0;
+            pagerun_free(&pr, (size_t)start[k], len[k]);
+            len[k] = 0;
+        } else {
+            size_t n = 1 + (size_t)(rand() % 20), al = (size_t)1 << (rand() % 4);
+            long s = pagerun_alloc(&pr, n, al);
+            if (s < 0)
+                continue;
+            ok &= s % (long)al == 0;
+            for (size_t i = 0; i < n; i++) {
+                ok &= used[s + (long)i] == 0;
+                used[s + (long)i] = 1;
+            }
+            start[k] = s;
+            len[k] = n;
+        }
+    }
+    CU_ASSERT(ok);
+    pagerun_fini(&pr);
+}
+
+static void test_options(void)
+{
+    size_t v;
+    CU_ASSERT_EQUAL(opt_parse_size("4096", &v), 0);
+    CU_ASSERT_EQUAL(v, 4096);
+    CU_ASSERT_EQUAL(opt_parse_size("512M", &v), 0);
+    CU_ASSERT_EQUAL(v, (size_t)512 << 20);
+    CU_ASSERT_EQUAL(opt_parse_size("2GiB", &v), 0);
+    CU_ASSERT_EQUAL(v, (size_t)2 << 30);
+    CU_ASSERT_EQUAL(opt_parse_size("1t", &v), 0);
+    CU_ASSERT_EQUAL(v, (size_t)1 << 40);
+    CU_ASSERT_EQUAL(opt_parse_size("12Q", &v), -EINVAL);
+    CU_ASSERT_EQUAL(opt_parse_size("-5", &v), -EINVAL);
+    CU_ASSERT_EQUAL(opt_parse_size("", &v), -EINVAL);
+    char err[256];
+    unsetenv("GALLOCY_HEAP_SIZE");
+    setenv("GALLOCY_PREFETCH", "3", 1);
+    CU_ASSERT_EQUAL(opt_load(err, sizeof err), 0);
+    CU_ASSERT_EQUAL(opt.heap_size, (size_t)1 << 30); /* the table's default */
+    CU_ASSERT_EQUAL(opt.prefetch, 3);
+    setenv("GALLOCY_PREFETCH", "three", 1);
+    CU_ASSERT_EQUAL(opt_load(err, sizeof err), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "GALLOCY_PREFETCH=three"));
+    setenv("GALLOCY_STATS", "maybe", 1);
+    unsetenv("GALLOCY_PREFETCH");
+    CU_ASSERT_EQUAL(opt_load(err, sizeof err), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "GALLOCY_STATS"));
+    unsetenv("GALLOCY_STATS");
+}
+
+int main(void)
+{
+    static const struct cm_test tests[] = {
+        {"diff: exact runs", test_diff_exact_runs},
+        {"diff: random pages rebuild exactly", test_diff_random},
+        {"pagerun: split, align, coalesce", test_pagerun},
+        {"pagerun: random, never twice", test_pagerun_random},
+        {"options: sizes, defaults, errors", test_options},
+        {NULL, NULL}};
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CM_ADD_SUITE("unit", tests);
+    int failed = cm_run(0, NULL);
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
