@@ -136,6 +136,7 @@ uint64_t gallocy_atomic_fetch_add(uint64_t *global, uint64_t v);
 uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64_t desired);
 
 /* Counters of this rank since gallocy_init.  Any thread. */
+#define GALLOCY_SIZE_CLASSES 40
 typedef struct {
     uint64_t read_faults;      /* faults on pages absent from this rank's cache */
     uint64_t write_faults;     /* faults that made a page writable (twin made) */
@@ -147,8 +148,15 @@ typedef struct {
     uint64_t invalidations;    /* cached pages dropped at acquire */
     uint64_t protection_changes; /* mprotect calls */
     uint64_t acquires, releases, barriers, locks;
-    uint64_t remote_frees_sent, remote_frees_drained;
-    uint64_t bytes_allocated;  /* in use in this rank's heap, as requested sizes rounded up */
+    uint64_t remote_frees_sent;    /* frees of other ranks' blocks delivered to their queues */
+    uint64_t remote_frees_drained; /* frees from other ranks taken from this rank's queue */
+    uint64_t remote_free_batches;  /* deliveries: each is one reserve, one put, one publish */
+    /* This rank's heap.  A block freed by another thread counts as in use until the heap that
+     * owns it collects it (when that heap runs short, or at a release). */
+    uint64_t bytes_in_use;     /* small blocks at their class size, large ones in pages */
+    uint64_t bytes_held;       /* superblocks held by the heaps, plus large blocks */
+    uint64_t bytes_trimmed;    /* freed heap memory given back to the system so far */
+    uint64_t superblocks[GALLOCY_SIZE_CLASSES]; /* per size class (gallocy-info lists them) */
 } gallocy_stats_t;
 void gallocy_stats(gallocy_stats_t *out);
 

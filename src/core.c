@@ -46,13 +46,13 @@ static int check_options(void)
         log_error("gallocy_init", "%s", err);
         return rc;
     }
-    if (opt.prefetch < 1 || opt.remote_free_slots < 1 || opt.progress_us < 0 ||
+    if (opt.prefetch < 1 || opt.remote_free_slots < 2 || opt.progress_us < 0 ||
         opt.heap_size < (1u << 20)) {
-        log_error("gallocy_init", "GALLOCY_PREFETCH and GALLOCY_REMOTE_FREE_SLOTS must be >= 1, "
-                  "GALLOCY_PROGRESS_US >= 0, GALLOCY_HEAP_SIZE >= 1M");
+        log_error("gallocy_init", "GALLOCY_PREFETCH must be >= 1, GALLOCY_REMOTE_FREE_SLOTS "
+                  ">= 2, GALLOCY_PROGRESS_US >= 0, GALLOCY_HEAP_SIZE >= 1M");
         return -EINVAL;
     }
-    /* Whole slabs, whole pages. */
+    /* Whole superblocks, whole pages. */
     opt.heap_size = (opt.heap_size + 65535) & ~(size_t)65535;
     opt.coalloc_size = (opt.coalloc_size + GPAGE - 1) & ~(GPAGE - 1);
     if (sysconf(_SC_PAGESIZE) != (long)GPAGE) {

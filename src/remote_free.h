@@ -1,17 +1,27 @@
-/* remote_free: frees of blocks homed on another rank, sent one-sided into a queue in the
- * owner's registered memory: one fetch-add reserves a slot, one compare-and-swap fills it.
- * The owner applies them on its next allocator call, at synchronisation, or from its service
- * thread; no message and no handler. */
+/* remote_free: frees of blocks homed on another rank, delivered one-sided, in batches, into a
+ * ring in the owner's registered memory; the owner applies them on its next allocator call,
+ * at a synchronisation, or from its service thread.  No message, no handler on the owner. */
 #ifndef GALLOCY_REMOTE_FREE_H
 #define GALLOCY_REMOTE_FREE_H
 #include <stdint.h>
 
 int remote_free_init(void);
 void remote_free_fini(void);
+
+/* Queues the free of addr, homed on rank home, in this rank's outbox. */
 void remote_free_send(int home, uintptr_t addr);
-/* Owner side, heap lock held. */
-void remote_free_drain_locked(void);
-/* Implemented by alloc.c: frees a block of this rank's heap, heap lock held. */
-void alloc_free_local_locked(uintptr_t addr, const char *call);
+/* Delivers the outbox.  block = 0: skip when another thread is at it. */
+void remote_free_flush(int block);
+/* Applies the frees other ranks delivered here.  block = 0: skip when another thread is. */
+void remote_free_drain(int block);
+
+/* The slot where the next batch for this rank will appear: non-zero when one has. */
+extern uint64_t *remote_free_next;
+static inline void remote_free_poll(void)
+{
+    uint64_t *s = __atomic_load_n(&remote_free_next, __ATOMIC_RELAXED);
+    if (s && __atomic_load_n(s, __ATOMIC_RELAXED))
+        remote_free_drain(0);
+}
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "space.h"
 
 gallocy_stats_t stats_counters;
@@ -19,21 +20,28 @@ void gallocy_stats(gallocy_stats_t *out)
         return;
     for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
         ((uint64_t *)out)[i] = __atomic_load_n(&((uint64_t *)&stats_counters)[i], __ATOMIC_RELAXED);
+    alloc_stats(out);
 }
 
 void stats_print(void)
 {
     gallocy_stats_t s;
     gallocy_stats(&s);
-    char buf[1536];
+    char buf[2048];
     int n = snprintf(buf, sizeof buf,
         "gallocy: rank %d stats: read_faults %lu write_faults %lu pages_fetched %lu "
         "bytes_fetched %lu pages_written_back %lu bytes_written_back %lu diff_runs %lu "
         "invalidations %lu protection_changes %lu acquires %lu releases %lu barriers %lu "
-        "locks %lu remote_frees_sent %lu remote_frees_drained %lu bytes_allocated %lu\n",
+        "locks %lu remote_frees_sent %lu remote_frees_drained %lu remote_free_batches %lu "
+        "bytes_in_use %lu bytes_held %lu bytes_trimmed %lu superblocks",
         sp.rank, s.read_faults, s.write_faults, s.pages_fetched, s.bytes_fetched,
         s.pages_written_back, s.bytes_written_back, s.diff_runs, s.invalidations,
         s.protection_changes, s.acquires, s.releases, s.barriers, s.locks, s.remote_frees_sent,
-        s.remote_frees_drained, s.bytes_allocated);
+        s.remote_frees_drained, s.remote_free_batches, s.bytes_in_use, s.bytes_held,
+        s.bytes_trimmed);
+    for (int c = 0; c < GALLOCY_SIZE_CLASSES && n > 0 && n < (int)sizeof buf - 16; c++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " %lu", s.superblocks[c]);
+    if (n > 0 && n < (int)sizeof buf - 1)
+        buf[n++] = '\n';
     fwrite(buf, 1, (size_t)n, stderr);
 }

@@ -52,7 +52,7 @@ static void *svc_main(void *arg)
             continue;
         }
         tp->progress();
-        alloc_drain_remote_frees(0);
+        alloc_sync(0);
         if (spins > 0)
             spins--;
         else

@@ -22,7 +22,7 @@ void gallocy_release(void)
     futex_lock(&cache_lock);
     cache_write_back();
     futex_unlock(&cache_lock);
-    alloc_drain_remote_frees(1); /* a sync point: apply what other ranks freed here */
+    alloc_sync(1); /* deliver frees of other ranks' blocks, apply theirs of ours */
     stats_inc(releases);
 }
 

@@ -3,6 +3,7 @@
  * answer with an error and carry on print "<case>-ok" when it did. */
 #include <errno.h>
 #include <gallocy.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,12 @@ static void start(void)
         MPI_Abort(MPI_COMM_WORLD, 3);
     }
     me = gallocy_rank();
+}
+
+static void *free_it(void *p)
+{
+    gallocy_free(p);
+    return NULL;
 }
 
 static int ok_or_fail(const char *name, int ok)
@@ -72,6 +79,15 @@ int main(int argc, char **argv)
     } else if (!strcmp(c, "interior-free")) {
         char *p = gallocy_malloc(64);
         gallocy_free(p + 16);
+    } else if (!strcmp(c, "interior-free-large")) {
+        char *p = gallocy_malloc(1 << 20);
+        gallocy_free(p + 8192);
+    } else if (!strcmp(c, "thread-double-free")) { /* another thread frees, then this one */
+        pthread_t t;
+        void *p = gallocy_malloc(32);
+        pthread_create(&t, NULL, free_it, p);
+        pthread_join(t, NULL);
+        gallocy_free(p);
     } else if (!strcmp(c, "remote-double-free")) { /* rank 1 frees rank 0's block twice */
         uintptr_t p = me == 0 ? (uintptr_t)gallocy_malloc(48) : 0;
         MPI_Bcast(&p, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);

@@ -57,9 +57,12 @@ DIES(t_double_free, "double-free", 2, "rank 0: gallocy_free: double free of 0x")
 DIES(t_double_free_large, "double-free-large", 1, "gallocy_free: 0x",
      "is not an allocated block")
 DIES(t_foreign_free, "foreign-free", 1, "gallocy_free: 0x", "is not memory from gallocy")
-DIES(t_interior_free, "interior-free", 1, "points inside a block")
-DIES(t_remote_double_free, "remote-double-free", 2,
-     "rank 0: gallocy_free (a free sent by another rank): double free")
+DIES(t_interior_free, "interior-free", 1, "gallocy_free: 0x", "points inside a 64-byte block")
+DIES(t_interior_large, "interior-free-large", 1, "gallocy_free: 0x",
+     "points inside a large block")
+DIES(t_thread_double_free, "thread-double-free", 1, "rank 0: gallocy_free: double free of 0x")
+DIES(t_remote_double_free, "remote-double-free", 2, "rank 0: gallocy_free: double free of 0x",
+     "(freed by rank 1)")
 DIES(t_free_coalloc, "free-coalloc", 2, "release it with gallocy_cofree")
 DIES(t_cofree_malloc, "cofree-malloc", 2, "gallocy_cofree: 0x",
      "is not a pointer returned by gallocy_coalloc")
@@ -81,6 +84,8 @@ int main(void)
         {"double free of a large block aborts", t_double_free_large},
         {"free of a foreign pointer aborts", t_foreign_free},
         {"free of an interior pointer aborts", t_interior_free},
+        {"free inside a large block aborts", t_interior_large},
+        {"double free by two threads aborts", t_thread_double_free},
         {"double free from another rank aborts", t_remote_double_free},
         {"gallocy_free of coalloc memory aborts", t_free_coalloc},
         {"gallocy_cofree of malloc memory aborts", t_cofree_malloc},

@@ -1,0 +1,454 @@
+/* heap: thread heaps, the global heap, and the emptiness invariant (see heap.h). */
+#include "heap.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "log.h"
+#include "segment.h"
+#include "superblock.h"
+
+struct heap {
+    struct sb *cur[SC_COUNT]; /* the superblock each class allocates from */
+    struct sb *bins[SC_COUNT][SB_BINS];
+    uint64_t used; /* bytes of blocks in use, as the owner knows (atomic for readers) */
+    uint64_t cap;  /* bytes of blocks its superblocks hold */
+    uint64_t nsb;  /* superblocks held */
+    /* Above: reset at heap_fini.  Below: kept, heaps are never freed. */
+    struct heap *next_all, *next_idle;
+};
+
+static struct heap global; /* owns superblocks given back by thread heaps; global_lock */
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct heap *all_heaps, *idle_heaps;
+static pthread_key_t heap_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static __thread struct heap *my_heap;
+static struct sb **sb_at; /* by first page of a superblock */
+static uint64_t sb_count[SC_COUNT];
+static int ready;
+
+static inline void counter_add(uint64_t *c, int64_t d)
+{
+    __atomic_store_n(c, *c + (uint64_t)d, __ATOMIC_RELAXED);
+}
+
+/* --- bins ------------------------------------------------------------------------------- */
+
+static void bin_insert(struct heap *h, struct sb *s)
+{
+    struct sb **head = &h->bins[s->cls][sb_bin_update(s)];
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+static void bin_remove(struct heap *h, struct sb *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        h->bins[s->cls][s->bin] = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+}
+
+static void rebin(struct heap *h, struct sb *s)
+{
+    bin_remove(h, s);
+    bin_insert(h, s);
+}
+
+static void heap_add(struct heap *h, struct sb *s)
+{
+    __atomic_store_n(&s->owner, h, __ATOMIC_RELEASE);
+    counter_add(&h->used, (int64_t)s->inuse * s->size);
+    counter_add(&h->cap, (int64_t)s->nobjs * s->size);
+    counter_add(&h->nsb, 1);
+    bin_insert(h, s);
+}
+
+static void heap_remove(struct heap *h, struct sb *s)
+{
+    bin_remove(h, s);
+    counter_add(&h->used, -(int64_t)s->inuse * s->size);
+    counter_add(&h->cap, -(int64_t)s->nobjs * s->size);
+    counter_add(&h->nsb, -1);
+    if (h->cur[s->cls] == s)
+        h->cur[s->cls] = NULL;
+}
+
+/* Takes what other threads freed into s. */
+static void collect(struct heap *h, struct sb *s)
+{
+    uint32_t n = sb_collect(s);
+    if (n) {
+        counter_add(&h->used, -(int64_t)n * s->size);
+        rebin(h, s);
+    }
+}
+
+/* --- superblocks from and to the segment ----------------------------------------------- */
+
+static struct sb *sb_new(int cls)
+{
+    long pg = segment_alloc(SB_PAGES, 1);
+    if (pg < 0)
+        return NULL;
+    struct sb *s = sb_create(segment_base + (size_t)pg * 4096, (size_t)pg, cls);
+    if (!s) {
+        segment_free((size_t)pg, SB_PAGES);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < SB_PAGES; i++)
+        __atomic_store_n(&segment_page_info[(size_t)pg + i], PI_SB | (uint32_t)cls << 16 | i,
+                         __ATOMIC_RELAXED);
+    __atomic_store_n(&sb_at[pg], s, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&sb_count[cls], 1, __ATOMIC_RELAXED);
+    return s;
+}
+
+static void sb_retire(struct sb *s)
+{
+    for (uint32_t i = 0; i < SB_PAGES; i++)
+        __atomic_store_n(&segment_page_info[s->page + i], PI_FREE, __ATOMIC_RELAXED);
+    __atomic_store_n(&sb_at[s->page], NULL, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(&sb_count[s->cls], 1, __ATOMIC_RELAXED);
+    segment_free(s->page, SB_PAGES);
+    sb_destroy(s);
+}
+
+/* --- the global heap (global_lock held) ------------------------------------------------- */
+
+static void global_put_locked(struct sb *s)
+{
+    sb_collect(s);
+    if (s->inuse == 0)
+        sb_retire(s);
+    else
+        heap_add(&global, s);
+}
+
+/* The fullest superblock of class cls with a free block, or NULL. */
+static struct sb *global_take_locked(int cls)
+{
+    for (int b = SB_FULL; b >= 0; b--)
+        for (struct sb *s = global.bins[cls][b]; s; s = s->next) {
+            collect(&global, s);
+            if (s->inuse < s->nobjs) {
+                heap_remove(&global, s);
+                return s;
+            }
+        }
+    return NULL;
+}
+
+/* The global heap collects what threads freed into it; superblocks that became empty go
+ * back to the segment. */
+static void collect_global(void)
+{
+    if (pthread_mutex_trylock(&global_lock) != 0)
+        return; /* someone is at it */
+    for (int c = 0; c < SC_COUNT; c++)
+        for (int b = 0; b < SB_BINS; b++)
+            for (struct sb *s = global.bins[c][b], *next; s; s = next) {
+                next = s->next;
+                if (!sb_has_thread_frees(s))
+                    continue;
+                heap_remove(&global, s);
+                global_put_locked(s);
+            }
+    pthread_mutex_unlock(&global_lock);
+}
+
+/* --- thread heaps ----------------------------------------------------------------------- */
+
+static void release(struct heap *h, struct sb *s)
+{
+    heap_remove(h, s);
+    pthread_mutex_lock(&global_lock);
+    global_put_locked(s);
+    pthread_mutex_unlock(&global_lock);
+}
+
+static inline int too_empty(const struct heap *h)
+{
+    return h->used + HOARD_K * SB_BYTES < h->cap && h->used * 4 < h->cap * 3;
+}
+
+/* Restores the invariant by giving the global heap superblocks at least f = 1/4 empty,
+ * emptiest first.  When used < 3/4 cap one always exists: were every superblock at least 3/4
+ * full, so would be their sum. */
+static void keep_invariant(struct heap *h)
+{
+    while (too_empty(h)) {
+        struct sb *victim = NULL;
+        for (int b = 0; b < 3 && !victim; b++)
+            for (int c = 0; c < SC_COUNT && !victim; c++)
+                victim = h->bins[c][b];
+        if (!victim)
+            return;
+        release(h, victim);
+    }
+}
+
+static void flush_heap(struct heap *h)
+{
+    for (int c = 0; c < SC_COUNT; c++)
+        for (int b = 0; b < SB_BINS; b++)
+            while (h->bins[c][b])
+                release(h, h->bins[c][b]);
+}
+
+/* Collects every superblock of the calling thread's heap; with give_back, the empty ones go
+ * to the global heap (and from it to the segment). */
+static void collect_mine(int give_back)
+{
+    struct heap *h = my_heap;
+    if (!h)
+        return;
+    for (int c = 0; c < SC_COUNT; c++)
+        for (int b = 0; b < SB_BINS; b++)
+            for (struct sb *s = h->bins[c][b], *next; s; s = next) {
+                next = s->next;
+                collect(h, s);
+                if (give_back && s->inuse == 0)
+                    release(h, s);
+            }
+    keep_invariant(h);
+}
+
+void heap_collect(void)
+{
+    collect_mine(0);
+    collect_global();
+}
+
+void heap_release_empty(void)
+{
+    collect_mine(1);
+    collect_global();
+}
+
+static void on_thread_exit(void *arg)
+{
+    struct heap *h = arg;
+    if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
+        flush_heap(h); /* its blocks stay valid; their superblocks now belong to the global heap */
+    my_heap = NULL;
+    pthread_mutex_lock(&pool_lock);
+    h->next_idle = idle_heaps;
+    idle_heaps = h;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static void make_key(void)
+{
+    if (pthread_key_create(&heap_key, on_thread_exit) != 0)
+        log_fatal("gallocy_malloc", "pthread_key_create failed: too many thread keys");
+}
+
+static struct heap *attach(void)
+{
+    pthread_once(&key_once, make_key);
+    pthread_mutex_lock(&pool_lock);
+    struct heap *h = idle_heaps;
+    if (h) {
+        idle_heaps = h->next_idle;
+    } else if ((h = calloc(1, sizeof *h)) != NULL) {
+        h->next_all = all_heaps;
+        __atomic_store_n(&all_heaps, h, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (h) {
+        my_heap = h;
+        pthread_setspecific(heap_key, h);
+    }
+    return h;
+}
+
+static inline void *take(struct heap *h, struct sb *s)
+{
+    void *p = sb_pop(s);
+    counter_add(&h->used, s->size);
+    if (s->inuse == s->hi)
+        rebin(h, s);
+    return p;
+}
+
+/* The current superblock of cls ran out: take what other threads freed into it, else the
+ * fullest superblock with room, else one from the global heap, else a new one. */
+static void *refill(struct heap *h, int cls)
+{
+    struct sb *s = h->cur[cls];
+    if (s) {
+        collect(h, s);
+        if (s->local != SB_NONE)
+            return take(h, s);
+    }
+    for (int b = SB_FULL - 1; b >= 0; b--)
+        if ((s = h->bins[cls][b]) != NULL) {
+            collect(h, s);
+            h->cur[cls] = s;
+            return take(h, s);
+        }
+    for (s = h->bins[cls][SB_FULL]; s; s = s->next)
+        if (sb_has_thread_frees(s)) {
+            collect(h, s);
+            h->cur[cls] = s;
+            return take(h, s);
+        }
+    pthread_mutex_lock(&global_lock);
+    s = global_take_locked(cls);
+    pthread_mutex_unlock(&global_lock);
+    if (!s && !(s = sb_new(cls)))
+        return NULL;
+    heap_add(h, s);
+    h->cur[cls] = s;
+    return take(h, s);
+}
+
+void *heap_malloc(int cls)
+{
+    struct heap *h = my_heap;
+    if (__builtin_expect(h == NULL, 0) && !(h = attach()))
+        return NULL;
+    struct sb *s = h->cur[cls];
+    if (__builtin_expect(s && s->local != SB_NONE, 1))
+        return take(h, s);
+    return refill(h, cls);
+}
+
+static const char *from(int sender, char *buf, size_t len)
+{
+    if (sender < 0)
+        return "";
+    snprintf(buf, len, " (freed by rank %d)", sender);
+    return buf;
+}
+
+void heap_free(size_t page, uint32_t e, size_t off, const char *call, const void *p, int sender)
+{
+    char who[40];
+    struct sb *s = __atomic_load_n(&sb_at[page - PI_SB_PAGE(e)], __ATOMIC_ACQUIRE);
+    if (!s)
+        log_fatal(call, "%p is not an allocated block%s", p, from(sender, who, sizeof who));
+    long i = sb_index(s, off - s->page * 4096);
+    if (i < 0)
+        log_fatal(call, "%p points inside a %u-byte block, not at its start%s", p, s->size,
+                  from(sender, who, sizeof who));
+    if (!sb_mark_free(s, (uint32_t)i))
+        log_fatal(call, "double free of %p (a %u-byte block already free)%s", p, s->size,
+                  from(sender, who, sizeof who));
+    struct heap *h = my_heap;
+    if (h && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h) {
+        sb_push_local(s, (uint32_t)i);
+        counter_add(&h->used, -(int64_t)s->size);
+        if (s->inuse < s->lo)
+            rebin(h, s);
+        if (too_empty(h))
+            keep_invariant(h);
+    } else {
+        sb_push_thread(s, (uint32_t)i); /* only this thread's heap may touch its local list */
+    }
+}
+
+/* --- set-up, totals, checks ------------------------------------------------------------ */
+
+static void reset(struct heap *h)
+{
+    for (int c = 0; c < SC_COUNT; c++)
+        for (int b = 0; b < SB_BINS; b++)
+            for (struct sb *s = h->bins[c][b], *next; s; s = next) {
+                next = s->next;
+                sb_destroy(s);
+            }
+    memset(h, 0, offsetof(struct heap, next_all));
+}
+
+int heap_init(void)
+{
+    sb_at = mmap(NULL, segment_npages * sizeof *sb_at, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (sb_at == MAP_FAILED) {
+        sb_at = NULL;
+        return -1;
+    }
+    memset(sb_count, 0, sizeof sb_count);
+    __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Every thread is quiet.  Heaps stay attached to their threads, emptied. */
+void heap_fini(void)
+{
+    __atomic_store_n(&ready, 0, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&pool_lock);
+    for (struct heap *h = all_heaps; h; h = h->next_all)
+        reset(h);
+    pthread_mutex_unlock(&pool_lock);
+    reset(&global);
+    if (sb_at)
+        munmap(sb_at, segment_npages * sizeof *sb_at);
+    sb_at = NULL;
+}
+
+static void add_totals(struct heap_totals *t, struct heap *h)
+{
+    t->in_use += __atomic_load_n(&h->used, __ATOMIC_RELAXED);
+    t->held += __atomic_load_n(&h->nsb, __ATOMIC_RELAXED) * SB_BYTES;
+}
+
+/* Racy sums: each counter is read once, so a total may mix moments. */
+void heap_totals(struct heap_totals *t)
+{
+    memset(t, 0, sizeof *t);
+    add_totals(t, &global);
+    for (struct heap *h = __atomic_load_n(&all_heaps, __ATOMIC_ACQUIRE); h; h = h->next_all)
+        add_totals(t, h);
+    for (int c = 0; c < SC_COUNT; c++)
+        t->superblocks[c] = __atomic_load_n(&sb_count[c], __ATOMIC_RELAXED);
+}
+
+int heap_check_mine(char *why, size_t len)
+{
+    struct heap *h = my_heap;
+    if (!h)
+        return 0;
+    uint64_t used = 0, cap = 0, nsb = 0;
+    for (int c = 0; c < SC_COUNT; c++)
+        for (int b = 0; b < SB_BINS; b++)
+            for (struct sb *s = h->bins[c][b]; s; s = s->next) {
+                uint32_t free_local = 0;
+                for (uint16_t i = s->local; i != SB_NONE; i = s->link[i])
+                    free_local++;
+                if (s->owner != h || (int)s->cls != c || s->bin != b ||
+                    free_local != s->nobjs - s->inuse) {
+                    snprintf(why, len, "superblock at page %zu: owner/class/bin/free list "
+                             "disagree (bin %d, inuse %u, local free %u of %u)", s->page, b,
+                             s->inuse, free_local, s->nobjs);
+                    return -1;
+                }
+                used += (uint64_t)s->inuse * s->size;
+                cap += (uint64_t)s->nobjs * s->size;
+                nsb++;
+            }
+    if (used != h->used || cap != h->cap || nsb != h->nsb) {
+        snprintf(why, len, "counters used %lu cap %lu nsb %lu, superblocks say %lu %lu %lu",
+                 (unsigned long)h->used, (unsigned long)h->cap, (unsigned long)h->nsb,
+                 (unsigned long)used, (unsigned long)cap, (unsigned long)nsb);
+        return -1;
+    }
+    if (too_empty(h)) {
+        snprintf(why, len, "invariant broken: used %lu of cap %lu", (unsigned long)used,
+                 (unsigned long)cap);
+        return -1;
+    }
+    return 0;
+}

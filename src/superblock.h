@@ -1,0 +1,92 @@
+/* superblock: SB_BYTES of the home segment cut into blocks of one size class, and its
+ * descriptor, which lives in internal memory (never in the global range).
+ *
+ * Per block: a state byte (1 = allocated) and a link.  Freed blocks wait in one of two lists
+ * threaded through the links: the owner's local list (only the owning thread touches it), or
+ * the thread-free list, a lock-free stack other threads push on, which the owner takes whole
+ * (sb_collect).  A free flips the state byte with one atomic exchange, so a double free is
+ * caught at once, by whichever thread makes it, before any list is touched. */
+#ifndef GALLOCY_SUPERBLOCK_H
+#define GALLOCY_SUPERBLOCK_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sizeclass.h"
+
+#define SB_NONE 0xffffu /* end of a list */
+#define SB_BINS 5       /* fullness groups: inuse*4/nobjs for 0..3, and full */
+#define SB_FULL 4
+
+struct heap;
+
+struct sb {
+    struct sb *next, *prev; /* in its owner's bin */
+    struct heap *owner;     /* atomic: a thread heap, or the global heap */
+    char *mem;              /* block 0 */
+    size_t page;            /* first page in the home segment */
+    uint32_t cls, size, nobjs, recip; /* recip: block index = offset * recip >> 32 */
+    uint32_t inuse;  /* allocated, as the owner knows: thread frees count until collected */
+    uint32_t lo, hi; /* inuse range of the current bin */
+    uint16_t local;  /* head of the owner's free list */
+    uint16_t tfree;  /* atomic: head of the thread-free list */
+    uint8_t bin;
+    uint8_t *state;  /* nobjs bytes after link */
+    uint16_t link[]; /* nobjs */
+};
+
+/* A descriptor for the superblock at mem (heap page `page`), all blocks free; NULL if out of
+ * internal memory. */
+struct sb *sb_create(char *mem, size_t page, int cls);
+void sb_destroy(struct sb *s);
+/* Moves the thread-free list to the local list; returns how many blocks it held. */
+uint32_t sb_collect(struct sb *s);
+/* Sets lo/hi/bin from inuse; returns the bin. */
+int sb_bin_update(struct sb *s);
+
+static inline int sb_has_thread_frees(const struct sb *s)
+{
+    return __atomic_load_n(&s->tfree, __ATOMIC_RELAXED) != SB_NONE;
+}
+
+/* Owner only; the local list is not empty. */
+static inline void *sb_pop(struct sb *s)
+{
+    uint32_t i = s->local;
+    s->local = s->link[i];
+    __atomic_store_n(&s->state[i], 1, __ATOMIC_RELAXED);
+    s->inuse++;
+    return s->mem + (size_t)i * s->size;
+}
+
+/* Index of the block starting at offset d from mem; -1 when d is not the start of a block. */
+static inline long sb_index(const struct sb *s, size_t d)
+{
+    uint32_t i = (uint32_t)(((uint64_t)d * s->recip) >> 32);
+    return i < s->nobjs && (size_t)i * s->size == d ? (long)i : -1;
+}
+
+/* Marks block i free; 0 when it was already free (a double free). */
+static inline int sb_mark_free(struct sb *s, uint32_t i)
+{
+    return __atomic_exchange_n(&s->state[i], 0, __ATOMIC_ACQ_REL);
+}
+
+/* Owner only, after sb_mark_free. */
+static inline void sb_push_local(struct sb *s, uint32_t i)
+{
+    s->link[i] = s->local;
+    s->local = (uint16_t)i;
+    s->inuse--;
+}
+
+/* Any thread, after sb_mark_free. */
+static inline void sb_push_thread(struct sb *s, uint32_t i)
+{
+    uint16_t old = __atomic_load_n(&s->tfree, __ATOMIC_RELAXED);
+    do
+        s->link[i] = old;
+    while (!__atomic_compare_exchange_n(&s->tfree, &old, (uint16_t)i, 1, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
+}
+
+#endif
