@@ -14,9 +14,9 @@
 struct heap {
     struct sb *cur[SC_COUNT]; /* the superblock each class allocates from */
     struct sb *bins[SC_COUNT][SB_BINS];
-    uint64_t used; /* bytes of blocks in use, as the owner knows (atomic for readers) */
-    uint64_t cap;  /* bytes of blocks its superblocks hold */
-    uint64_t nsb;  /* superblocks held */
+    /* Per class, atomic for readers: bytes of blocks in use (as the owner knows), bytes of
+     * blocks its superblocks hold, superblocks held. */
+    uint64_t used[SC_COUNT], cap[SC_COUNT], nsb[SC_COUNT];
     /* Above: reset at heap_fini.  Below: kept, heaps are never freed. */
     struct heap *next_all, *next_idle;
 };
@@ -68,30 +68,31 @@ static void rebin(struct heap *h, struct sb *s)
 static void heap_add(struct heap *h, struct sb *s)
 {
     __atomic_store_n(&s->owner, h, __ATOMIC_RELEASE);
-    counter_add(&h->used, (int64_t)s->inuse * s->size);
-    counter_add(&h->cap, (int64_t)s->nobjs * s->size);
-    counter_add(&h->nsb, 1);
+    counter_add(&h->used[s->cls], (int64_t)s->inuse * s->size);
+    counter_add(&h->cap[s->cls], (int64_t)s->nobjs * s->size);
+    counter_add(&h->nsb[s->cls], 1);
     bin_insert(h, s);
 }
 
 static void heap_remove(struct heap *h, struct sb *s)
 {
     bin_remove(h, s);
-    counter_add(&h->used, -(int64_t)s->inuse * s->size);
-    counter_add(&h->cap, -(int64_t)s->nobjs * s->size);
-    counter_add(&h->nsb, -1);
+    counter_add(&h->used[s->cls], -(int64_t)s->inuse * s->size);
+    counter_add(&h->cap[s->cls], -(int64_t)s->nobjs * s->size);
+    counter_add(&h->nsb[s->cls], -1);
     if (h->cur[s->cls] == s)
         h->cur[s->cls] = NULL;
 }
 
-/* Takes what other threads freed into s. */
-static void collect(struct heap *h, struct sb *s)
+/* Takes what other threads freed into s; returns how many. */
+static uint32_t collect(struct heap *h, struct sb *s)
 {
     uint32_t n = sb_collect(s);
     if (n) {
-        counter_add(&h->used, -(int64_t)n * s->size);
+        counter_add(&h->used[s->cls], -(int64_t)n * s->size);
         rebin(h, s);
     }
+    return n;
 }
 
 /* --- superblocks from and to the segment ----------------------------------------------- */
@@ -177,21 +178,20 @@ static void release(struct heap *h, struct sb *s)
     pthread_mutex_unlock(&global_lock);
 }
 
-static inline int too_empty(const struct heap *h)
+static inline int too_empty(const struct heap *h, int c)
 {
-    return h->used + HOARD_K * SB_BYTES < h->cap && h->used * 4 < h->cap * 3;
+    return h->used[c] + HOARD_K * SB_BYTES < h->cap[c] && h->used[c] * 4 < h->cap[c] * 3;
 }
 
-/* Restores the invariant by giving the global heap superblocks at least f = 1/4 empty,
- * emptiest first.  When used < 3/4 cap one always exists: were every superblock at least 3/4
- * full, so would be their sum. */
-static void keep_invariant(struct heap *h)
+/* Restores the invariant of class c by giving the global heap superblocks at least f = 1/4
+ * empty, emptiest first.  When used < 3/4 cap one always exists: were every superblock at
+ * least 3/4 full, so would be their sum. */
+static void keep_invariant(struct heap *h, int c)
 {
-    while (too_empty(h)) {
+    while (too_empty(h, c)) {
         struct sb *victim = NULL;
         for (int b = 0; b < 3 && !victim; b++)
-            for (int c = 0; c < SC_COUNT && !victim; c++)
-                victim = h->bins[c][b];
+            victim = h->bins[c][b];
         if (!victim)
             return;
         release(h, victim);
@@ -221,7 +221,8 @@ static void collect_mine(int give_back)
                 if (give_back && s->inuse == 0)
                     release(h, s);
             }
-    keep_invariant(h);
+    for (int c = 0; c < SC_COUNT; c++)
+        keep_invariant(h, c);
 }
 
 void heap_collect(void)
@@ -276,40 +277,40 @@ static struct heap *attach(void)
 static inline void *take(struct heap *h, struct sb *s)
 {
     void *p = sb_pop(s);
-    counter_add(&h->used, s->size);
+    counter_add(&h->used[s->cls], s->size);
     if (s->inuse == s->hi)
         rebin(h, s);
     return p;
 }
 
 /* The current superblock of cls ran out: take what other threads freed into it, else the
- * fullest superblock with room, else one from the global heap, else a new one. */
+ * fullest superblock with room, else a full one other threads freed into, else one from the
+ * global heap, else a new one.  What other threads freed may leave the class too empty: then
+ * superblocks go to the global heap first, and the choice starts over. */
 static void *refill(struct heap *h, int cls)
 {
     struct sb *s = h->cur[cls];
-    if (s) {
-        collect(h, s);
-        if (s->local != SB_NONE)
-            return take(h, s);
-    }
+    if (s && collect(h, s) && too_empty(h, cls))
+        keep_invariant(h, cls);
+    if ((s = h->cur[cls]) != NULL && s->local != SB_NONE)
+        return take(h, s);
     for (int b = SB_FULL - 1; b >= 0; b--)
         if ((s = h->bins[cls][b]) != NULL) {
-            collect(h, s);
             h->cur[cls] = s;
             return take(h, s);
         }
     for (s = h->bins[cls][SB_FULL]; s; s = s->next)
-        if (sb_has_thread_frees(s)) {
-            collect(h, s);
-            h->cur[cls] = s;
-            return take(h, s);
+        if (collect(h, s)) {
+            if (too_empty(h, cls))
+                keep_invariant(h, cls);
+            return refill(h, cls); /* s now sits in a bin with room, or was given back */
         }
     pthread_mutex_lock(&global_lock);
     s = global_take_locked(cls);
     pthread_mutex_unlock(&global_lock);
     if (!s && !(s = sb_new(cls)))
         return NULL;
-    heap_add(h, s);
+    heap_add(h, s); /* every other superblock of cls here is full: the invariant holds */
     h->cur[cls] = s;
     return take(h, s);
 }
@@ -349,11 +350,11 @@ void heap_free(size_t page, uint32_t e, size_t off, const char *call, const void
     struct heap *h = my_heap;
     if (h && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h) {
         sb_push_local(s, (uint32_t)i);
-        counter_add(&h->used, -(int64_t)s->size);
+        counter_add(&h->used[s->cls], -(int64_t)s->size);
         if (s->inuse < s->lo)
             rebin(h, s);
-        if (too_empty(h))
-            keep_invariant(h);
+        if (too_empty(h, (int)s->cls))
+            keep_invariant(h, (int)s->cls);
     } else {
         sb_push_thread(s, (uint32_t)i); /* only this thread's heap may touch its local list */
     }
@@ -401,8 +402,10 @@ void heap_fini(void)
 
 static void add_totals(struct heap_totals *t, struct heap *h)
 {
-    t->in_use += __atomic_load_n(&h->used, __ATOMIC_RELAXED);
-    t->held += __atomic_load_n(&h->nsb, __ATOMIC_RELAXED) * SB_BYTES;
+    for (int c = 0; c < SC_COUNT; c++) {
+        t->in_use += __atomic_load_n(&h->used[c], __ATOMIC_RELAXED);
+        t->held += __atomic_load_n(&h->nsb[c], __ATOMIC_RELAXED) * SB_BYTES;
+    }
 }
 
 /* Racy sums: each counter is read once, so a total may mix moments. */
@@ -421,12 +424,12 @@ int heap_check_mine(char *why, size_t len)
     struct heap *h = my_heap;
     if (!h)
         return 0;
-    uint64_t used = 0, cap = 0, nsb = 0;
-    for (int c = 0; c < SC_COUNT; c++)
+    for (int c = 0; c < SC_COUNT; c++) {
+        uint64_t used = 0, cap = 0, nsb = 0;
         for (int b = 0; b < SB_BINS; b++)
             for (struct sb *s = h->bins[c][b]; s; s = s->next) {
                 uint32_t free_local = 0;
-                for (uint16_t i = s->local; i != SB_NONE; i = s->link[i])
+                for (uint16_t i = s->local; i != SB_NONE && free_local <= s->nobjs; i = s->link[i])
                     free_local++;
                 if (s->owner != h || (int)s->cls != c || s->bin != b ||
                     free_local != s->nobjs - s->inuse) {
@@ -439,16 +442,18 @@ int heap_check_mine(char *why, size_t len)
                 cap += (uint64_t)s->nobjs * s->size;
                 nsb++;
             }
-    if (used != h->used || cap != h->cap || nsb != h->nsb) {
-        snprintf(why, len, "counters used %lu cap %lu nsb %lu, superblocks say %lu %lu %lu",
-                 (unsigned long)h->used, (unsigned long)h->cap, (unsigned long)h->nsb,
-                 (unsigned long)used, (unsigned long)cap, (unsigned long)nsb);
-        return -1;
-    }
-    if (too_empty(h)) {
-        snprintf(why, len, "invariant broken: used %lu of cap %lu", (unsigned long)used,
-                 (unsigned long)cap);
-        return -1;
+        if (used != h->used[c] || cap != h->cap[c] || nsb != h->nsb[c]) {
+            snprintf(why, len, "class %d: counters used %lu cap %lu nsb %lu, superblocks say "
+                     "%lu %lu %lu", c, (unsigned long)h->used[c], (unsigned long)h->cap[c],
+                     (unsigned long)h->nsb[c], (unsigned long)used, (unsigned long)cap,
+                     (unsigned long)nsb);
+            return -1;
+        }
+        if (too_empty(h, c)) {
+            snprintf(why, len, "class %d: invariant broken: used %lu of cap %lu", c,
+                     (unsigned long)used, (unsigned long)cap);
+            return -1;
+        }
     }
     return 0;
 }

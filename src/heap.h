@@ -2,11 +2,14 @@
  *
  * Every thread that allocates owns a heap: superblocks of each size class, kept in fullness
  * bins and allocated from fullest first, so nearly empty superblocks drain.  A per-rank global
- * heap takes superblocks back whenever a heap breaks the emptiness invariant
- *     used >= cap - K * SB_BYTES   or   used >= (1 - f) * cap      (f = 1/4, K = 8)
- * (used: bytes of blocks in use; cap: bytes of blocks its superblocks hold), so memory freed by
- * one thread is reused by the others and what a rank holds stays within a constant factor of
- * what it uses, plus K superblocks per heap.  Empty superblocks go back to the segment.
+ * heap takes superblocks back whenever a heap breaks the emptiness invariant, kept per size
+ * class as in Hoard's implementation:
+ *     used >= cap - K * SB_BYTES   or   used >= (1 - f) * cap      (f = 1/4, K = 2)
+ * (used: bytes of blocks of the class in use; cap: bytes of blocks its superblocks of the
+ * class hold), so memory freed by one thread is reused by the others and what a rank holds
+ * stays within 4/3 of what it uses, plus K superblocks per class and heap.  A heap takes a
+ * new superblock only when all of its class are full, so allocation keeps the invariant;
+ * frees restore it.  Empty superblocks go back to the segment.
  *
  * The owning thread allocates and frees without locks or shared writes beyond one atomic
  * exchange per free.  Another thread's free pushes the block on the superblock's thread-free
@@ -18,7 +21,7 @@
 
 #include "sizeclass.h"
 
-#define HOARD_K 8 /* superblocks of slack per heap */
+#define HOARD_K 2 /* superblocks of slack per size class and heap */
 
 int heap_init(void); /* after segment_init */
 void heap_fini(void);

@@ -42,6 +42,7 @@ run() {
 }
 
 run "unit tests" 300 "$dir/test_unit"
+run "heap (the allocator alone, threads)" 600 "$dir/test_heap"
 for np in ${GALLOCY_TEST_NP:-1 2 4}; do
     run "test_gallocy, $np rank(s)" 900 "$MPIRUN" -np "$np" "$dir/test_gallocy"
 done

@@ -1,0 +1,338 @@
+/* test_heap: the Hoard allocator alone (size classes, superblocks, heaps, segment), over a
+ * plain private mapping, without MPI: the classes and their waste bound, the emptiness
+ * invariant after every step of a random sequence, Hoard's producer/consumer blowup case,
+ * frees across threads with contents checked, exhaustion and recovery. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cunit_main.h"
+#include "heap.h"
+#include "runtime.h"
+#include "segment.h"
+#include "sizeclass.h"
+
+_Noreturn void rt_abort(int code)
+{
+    (void)code;
+    abort(); /* a fatal message from the allocator fails the whole program, visibly */
+}
+
+static char *base;
+static uint32_t *page_info;
+static size_t npages;
+static uint64_t discarded_pages;
+
+static void discard(size_t page, size_t n)
+{
+    madvise(base + page * 4096, n * 4096, MADV_DONTNEED);
+    discarded_pages += n;
+}
+
+/* A fresh segment of mib MiB that keeps retain_mib MiB of freed pages. */
+static void setup(size_t mib, size_t retain_mib)
+{
+    npages = mib << 8;
+    base = mmap(NULL, npages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+                MAP_NORESERVE, -1, 0);
+    page_info = calloc(npages, sizeof *page_info);
+    discarded_pages = 0;
+    struct segment_config c = {base, npages, page_info, discard, retain_mib << 8};
+    CU_ASSERT_FATAL(base != MAP_FAILED && page_info && segment_init(&c) == 0 && heap_init() == 0);
+}
+
+static void teardown(void)
+{
+    heap_fini();
+    segment_fini();
+    munmap(base, npages * 4096);
+    free(page_info);
+}
+
+static void *h_alloc(size_t size)
+{
+    return size <= SC_MAX ? heap_malloc(sc_of(size)) : large_alloc(size, 1);
+}
+
+static void h_free(void *p)
+{
+    size_t off = (size_t)((char *)p - base), page = off / 4096;
+    uint32_t e = page_info[page];
+    if (PI_KIND(e) == PI_SB)
+        heap_free(page, e, off, "test", p, -1);
+    else
+        large_free(page, "test", p);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned tag)
+{
+    for (size_t i = 0; i < n; i += 61)
+        p[i] = (unsigned char)(tag + i);
+    p[n - 1] = (unsigned char)tag;
+}
+
+static int intact(const unsigned char *p, size_t n, unsigned tag)
+{
+    for (size_t i = 0; i < n; i += 61)
+        if (i != n - 1 && p[i] != (unsigned char)(tag + i))
+            return 0;
+    return p[n - 1] == (unsigned char)tag;
+}
+
+static void test_size_classes(void)
+{
+    int ok = 1;
+    for (size_t s = 1; s <= SC_MAX; s++) {
+        int c = sc_of(s);
+        size_t b = sc_size(c);
+        ok &= c >= 0 && c < SC_COUNT && b >= s && b % 16 == 0;
+        ok &= c == 0 || sc_size(c - 1) < s;                  /* the smallest class that fits */
+        ok &= s <= 128 ? b - s <= 15 : (b - s) * 5 < b;      /* the waste bound of sizeclass.h */
+    }
+    CU_ASSERT(ok);
+    CU_ASSERT_EQUAL(sc_of(0), 0);
+    CU_ASSERT_EQUAL(sc_size(SC_COUNT - 1), SC_MAX);
+    CU_ASSERT_EQUAL(sc_of(SC_MAX), SC_COUNT - 1);
+    CU_ASSERT(SC_MAX * 2 == SB_BYTES); /* large means above half a superblock */
+}
+
+/* Random malloc/free with phases of growth and shrinkage; after every step the heap's
+ * counters match its superblocks and the invariant holds; every block keeps its contents. */
+static void test_invariant_random(void)
+{
+    setup(256, 64);
+    enum { N = 600 };
+    static unsigned char *blk[N];
+    static size_t sz[N];
+    memset(blk, 0, sizeof blk);
+    unsigned s = 12345;
+    char why[256] = "";
+    int ok = 1, checked = 0;
+    for (int step = 0; step < 12000 && ok; step++) {
+        s = s * 1103515245 + 12345;
+        int k = (int)((s >> 8) % N);
+        int grow = (step / 2000) % 2 == 0; /* alternate phases: mostly alloc, mostly free */
+        int want_alloc = ((s >> 20) % 8) < (grow ? 6u : 1u);
+        if (blk[k] && !want_alloc) {
+            ok &= intact(blk[k], sz[k], (unsigned)k);
+            h_free(blk[k]);
+            blk[k] = NULL;
+        } else if (!blk[k] && want_alloc) {
+            sz[k] = (s >> 24) % 16 == 0 ? 40000 + (s >> 4) % 100000 : 1 + (s >> 12) % 3000;
+            blk[k] = h_alloc(sz[k]);
+            if (!blk[k]) {
+                ok = 0;
+                break;
+            }
+            fill(blk[k], sz[k], (unsigned)k);
+        } else {
+            continue;
+        }
+        if (heap_check_mine(why, sizeof why) != 0)
+            ok = 0;
+        checked++;
+    }
+    if (!ok)
+        fprintf(stderr, "invariant test: %s\n", why);
+    CU_ASSERT(ok);
+    CU_ASSERT(checked > 4000);
+    for (int k = 0; k < N; k++)
+        if (blk[k])
+            h_free(blk[k]);
+    heap_collect(); /* frees into superblocks the global heap took count once collected */
+    struct heap_totals t;
+    heap_totals(&t);
+    CU_ASSERT_EQUAL(t.in_use, 0);
+    CU_ASSERT(t.held <= SC_COUNT * HOARD_K * SB_BYTES); /* all but the invariant's slack */
+    teardown();
+}
+
+/* Many superblocks nearly emptied: the heap must hand them to the global heap. */
+static void test_invariant_releases(void)
+{
+    setup(256, 1024);
+    enum { N = 64 * 1024 };
+    static void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = h_alloc(64); /* 4 MiB of 64-byte blocks: 64 superblocks */
+    struct heap_totals full, after;
+    heap_totals(&full);
+    for (int i = 0; i < N; i++)
+        if (i % 1024) /* keep one block per superblock */
+            h_free(p[i]);
+    heap_collect();
+    char why[256] = "";
+    int rc = heap_check_mine(why, sizeof why);
+    if (rc)
+        fprintf(stderr, "%s\n", why);
+    CU_ASSERT_EQUAL(rc, 0);
+    heap_totals(&after);
+    CU_ASSERT_EQUAL(full.held, 64 * SB_BYTES);
+    CU_ASSERT_EQUAL(after.in_use, 64 * 64);
+    /* The superblocks still exist (one block each), but the thread heap holds at most K more
+     * than it uses: the rest went to the global heap, where any thread can take them. */
+    CU_ASSERT_EQUAL(after.held, 64 * SB_BYTES);
+    for (int i = 0; i < N; i += 1024)
+        h_free(p[i]);
+    heap_release_empty();
+    heap_totals(&after);
+    CU_ASSERT_EQUAL(after.held, 0);
+    CU_ASSERT_EQUAL(after.in_use, 0);
+    teardown();
+}
+
+/* Hoard's blowup case: a producer allocates, a consumer frees.  Memory held must stay bounded,
+ * not grow with the rounds. */
+enum { ROUNDS = 300, BATCH = 2000 };
+static void *volatile mailbox[BATCH];
+static volatile int round_ready, round_done;
+
+static void *consumer(void *arg)
+{
+    (void)arg;
+    for (int r = 1; r <= ROUNDS; r++) {
+        while (__atomic_load_n(&round_ready, __ATOMIC_ACQUIRE) < r)
+            sched_yield();
+        for (int i = 0; i < BATCH; i++)
+            h_free(mailbox[i]);
+        __atomic_store_n(&round_done, r, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void test_blowup_bounded(void)
+{
+    setup(512, 64);
+    round_ready = round_done = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, consumer, NULL);
+    uint64_t held_early = 0, peak = 0;
+    for (int r = 1; r <= ROUNDS; r++) {
+        for (int i = 0; i < BATCH; i++)
+            mailbox[i] = h_alloc(200);
+        __atomic_store_n(&round_ready, r, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&round_done, __ATOMIC_ACQUIRE) < r)
+            sched_yield();
+        struct heap_totals tot;
+        heap_totals(&tot);
+        if (r == 10)
+            held_early = tot.held;
+        if (tot.held > peak)
+            peak = tot.held;
+    }
+    pthread_join(t, NULL);
+    /* One round is 2000 x 224 B = 437 KiB; without reuse 300 rounds would hold 128 MiB. */
+    CU_ASSERT(held_early > 0);
+    CU_ASSERT(peak <= held_early + 2 * SB_BYTES);
+    CU_ASSERT(peak <= 4 * (uint64_t)BATCH * 224 + HOARD_K * SB_BYTES);
+    teardown();
+}
+
+/* Threads allocate, fill, pass blocks around, check and free them. */
+struct xarg {
+    unsigned seed;
+    int ok;
+};
+static void *volatile slot_of[4][256];
+
+static void *cross_thread(void *a)
+{
+    struct xarg *x = a;
+    unsigned s = x->seed;
+    int me = (int)(x->seed % 4);
+    for (int it = 0; it < 20000; it++) {
+        s = s * 1103515245 + 12345;
+        int k = (int)((s >> 8) % 256), to = (me + 1 + (int)((s >> 16) % 3)) % 4;
+        size_t n = 1 + (s >> 18) % ((s >> 28) ? 512 : 40000);
+        /* The size in the first bytes, so whoever frees it can check the rest. */
+        size_t n8 = n < 16 ? 16 : n;
+        unsigned char *p = h_alloc(n8);
+        if (!p) {
+            x->ok = 0;
+            break;
+        }
+        memcpy(p, &n8, sizeof n8);
+        fill(p + 8, n8 - 8, (unsigned)n8);
+        void *old = __atomic_exchange_n(&slot_of[to][k], p, __ATOMIC_ACQ_REL);
+        if (old) {
+            size_t m;
+            memcpy(&m, old, sizeof m);
+            x->ok &= m >= 16 && m <= 40000 && intact((unsigned char *)old + 8, m - 8, (unsigned)m);
+            h_free(old);
+        }
+    }
+    return NULL;
+}
+
+static void test_cross_thread(void)
+{
+    setup(1024, 64);
+    memset((void *)slot_of, 0, sizeof slot_of);
+    pthread_t th[4];
+    struct xarg xa[4];
+    for (int t = 0; t < 4; t++) {
+        xa[t] = (struct xarg){(unsigned)(t + 4 * 7), 1};
+        pthread_create(&th[t], NULL, cross_thread, &xa[t]);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(th[t], NULL);
+        CU_ASSERT(xa[t].ok);
+    }
+    for (int t = 0; t < 4; t++)
+        for (int k = 0; k < 256; k++)
+            if (slot_of[t][k])
+                h_free(slot_of[t][k]);
+    heap_release_empty(); /* the global heap now owns the exited threads' superblocks */
+    struct heap_totals tot;
+    heap_totals(&tot);
+    CU_ASSERT_EQUAL(tot.in_use, 0);
+    CU_ASSERT_EQUAL(tot.held, 0);
+    teardown();
+}
+
+/* Fill the segment with small blocks, free them, and a large block fits again; past the
+ * retained amount the freed pages went back to the system. */
+static void test_exhaustion(void)
+{
+    setup(8, 1);
+    enum { MAX = 16 * 1024 };
+    static void *p[MAX];
+    int n = 0;
+    while (n < MAX && (p[n] = h_alloc(1000)) != NULL)
+        n++;
+    CU_ASSERT_EQUAL(n, 8192); /* 8 MiB of 1 KiB blocks */
+    CU_ASSERT_PTR_NULL(large_alloc(64 * 1024, 1));
+    for (int i = 0; i < n; i++)
+        h_free(p[i]);
+    heap_release_empty();
+    void *big = large_alloc(7 << 20, 1);
+    CU_ASSERT_PTR_NOT_NULL(big);
+    CU_ASSERT(discarded_pages >= 256); /* more than the 1 MiB retained was given back */
+    if (big) {
+        memset(big, 1, 7 << 20);
+        CU_ASSERT(large_resize((size_t)((char *)big - base) / 4096, 1024)); /* shrink 7 -> 4 */
+        CU_ASSERT_EQUAL(PI_VALUE(page_info[((char *)big - base) / 4096]), 1024);
+        CU_ASSERT(large_resize((size_t)((char *)big - base) / 4096, 1792)); /* grow back */
+        h_free(big);
+    }
+    teardown();
+}
+
+int main(void)
+{
+    static const struct cm_test tests[] = {
+        {"size classes: smallest fit, waste bound", test_size_classes},
+        {"invariant holds after every random step", test_invariant_random},
+        {"emptied superblocks go to the global heap", test_invariant_releases},
+        {"producer/consumer blowup stays bounded", test_blowup_bounded},
+        {"4 threads, cross-thread frees, contents intact", test_cross_thread},
+        {"exhaustion, recovery, trimming, large resize", test_exhaustion},
+        {NULL, NULL}};
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CM_ADD_SUITE("heap", tests);
+    int failed = cm_run(0, NULL);
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
