@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core.h"
 #include "heap.h"
 #include "log.h"
 #include "meta.h"
@@ -71,14 +72,12 @@ static void *retry(int cls, size_t size, size_t align_pages)
     return p;
 }
 
-void *alloc_malloc(size_t size)
+void *alloc_malloc_slow(size_t size)
 {
+    CORE_REQUIRE("gallocy_malloc");
     remote_free_poll();
-    if (size <= SC_MAX) {
-        int cls = sc_of(size);
-        void *p = heap_malloc(cls);
-        return p ? p : retry(cls, 0, 1);
-    }
+    if (size <= SC_MAX)
+        return retry(sc_of(size), 0, 1); /* the heap came back empty-handed once */
     void *p = large_alloc(size, 1);
     return p ? p : retry(-1, size, 1);
 }
@@ -109,12 +108,11 @@ void *alloc_aligned(size_t alignment, size_t size)
 
 void alloc_free_mine(size_t off, const char *call, const void *p, int sender)
 {
+    if (heap_free(off, call, p, sender))
+        return;
     size_t page = off / GPAGE;
     uint32_t e = __atomic_load_n(&segment_page_info[page], __ATOMIC_RELAXED);
     switch (PI_KIND(e)) {
-    case PI_SB:
-        heap_free(page, e, off, call, p, sender);
-        return;
     case PI_LARGE:
         if (off % GPAGE == 0) {
             large_free(page, call, p);
@@ -142,8 +140,9 @@ static int home_of(const void *p, const char *call)
     return (int)(off / sp.heap_size);
 }
 
-void alloc_free(void *p, const char *call)
+void alloc_free_slow(void *p, const char *call)
 {
+    CORE_REQUIRE(call);
     size_t off = mine(p);
     if (off < sp.heap_size)
         alloc_free_mine(off, call, p, -1);

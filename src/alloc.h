@@ -6,14 +6,38 @@
 #include <stdint.h>
 
 #include "gallocy.h"
+#include "heap.h"
+#include "remote_free.h"
+#include "segment.h"
 
 int alloc_init(void);
 void alloc_fini(void);
 
-void *alloc_malloc(size_t size);
 void *alloc_aligned(size_t alignment, size_t size);
+void *alloc_malloc_slow(size_t size);
+void alloc_free_slow(void *p, const char *call);
+
+/* Fast paths, inlined into the public calls: a small block from (or back to) the calling
+ * thread's heap; everything else takes the slow path.  Before gallocy_init and after
+ * gallocy_finalize the fast paths find no heap and no segment, so only the slow paths need to
+ * check for them.  Frees sent by other ranks are applied on the slow path (when the heap
+ * needs memory), at synchronisation and by the service thread. */
+static inline void *alloc_malloc(size_t size)
+{
+    void *p;
+    if (size <= SC_MAX && (p = heap_malloc(sc_of(size))) != NULL)
+        return p;
+    return alloc_malloc_slow(size);
+}
+
 /* call names the public entry point in messages. */
-void alloc_free(void *p, const char *call);
+static inline void alloc_free(void *p, const char *call)
+{
+    size_t off = (size_t)((uintptr_t)p - (uintptr_t)segment_base);
+    if (off < segment_npages * 4096 && heap_free(off, call, p, -1))
+        return;
+    alloc_free_slow(p, call);
+}
 void *alloc_realloc(void *p, size_t size);
 size_t alloc_usable_size(const void *p, const char *call);
 /* Frees the block of this rank's segment at offset off; sender: the rank that freed it, or

@@ -13,8 +13,7 @@
 
 void *gallocy_malloc(size_t size)
 {
-    CORE_REQUIRE("gallocy_malloc");
-    return alloc_malloc(size);
+    return alloc_malloc(size); /* its slow path checks that gallocy is initialised */
 }
 
 void *gallocy_calloc(size_t n, size_t size)
@@ -52,9 +51,8 @@ void *gallocy_aligned_alloc(size_t alignment, size_t size)
 
 void gallocy_free(void *p)
 {
-    CORE_REQUIRE("gallocy_free");
     if (p)
-        alloc_free(p, "gallocy_free");
+        alloc_free(p, "gallocy_free"); /* its slow path checks that gallocy is initialised */
 }
 
 size_t gallocy_usable_size(const void *p)

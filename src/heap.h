@@ -28,11 +28,10 @@ void heap_fini(void);
 
 /* A block of class cls; NULL when the segment is full. */
 void *heap_malloc(int cls);
-/* Frees the block at segment offset off, on page `page` whose page-table entry e is PI_SB.
- * call names the public call in messages; sender is the rank that freed it, or -1 for this
- * rank.  Dies on a pointer that is not the start of an allocated block. */
-void heap_free(size_t page, uint32_t e, size_t off, const char *call, const void *p,
-               int sender);
+/* Frees the block at segment offset off when a superblock holds it (returns 1), else
+ * returns 0.  call names the public call in messages; sender is the rank that freed it, or
+ * -1 for this rank.  Dies on a pointer that is not the start of an allocated block. */
+int heap_free(size_t off, const char *call, const void *p, int sender);
 
 /* A synchronisation: the calling thread's heap and the global heap collect what other
  * threads freed into them; superblocks of the global heap that became empty go back. */

@@ -33,6 +33,8 @@ void segment_fini(void)
 {
     pagerun_fini(&runs);
     segment_page_info = NULL;
+    segment_base = NULL; /* free's fast path finds nothing of ours from now on */
+    segment_npages = 0;
 }
 
 static void set_entry(size_t page, uint32_t e)

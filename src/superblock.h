@@ -20,17 +20,20 @@
 struct heap;
 
 struct sb {
-    struct sb *next, *prev; /* in its owner's bin */
-    struct heap *owner;     /* atomic: a thread heap, or the global heap */
-    char *mem;              /* block 0 */
-    size_t page;            /* first page in the home segment */
-    uint32_t cls, size, nobjs, recip; /* recip: block index = offset * recip >> 32 */
-    uint32_t inuse;  /* allocated, as the owner knows: thread frees count until collected */
-    uint32_t lo, hi; /* inuse range of the current bin */
+    /* Hot: touched by every malloc and free; the first cache line (descriptors are aligned). */
     uint16_t local;  /* head of the owner's free list */
     uint16_t tfree;  /* atomic: head of the thread-free list */
+    uint32_t inuse;  /* allocated, as the owner knows: thread frees count until collected */
+    uint32_t lo, hi; /* inuse range of the current bin */
+    uint32_t size, recip; /* block index = offset * recip >> 32 */
+    uint32_t nobjs, cls;
+    struct heap *owner; /* atomic: a thread heap, or the global heap */
+    char *mem;          /* block 0 */
+    uint8_t *state;     /* nobjs bytes after link: 1 = allocated */
+    /* Cold. */
+    struct sb *next, *prev; /* in its owner's bin */
+    size_t page;            /* first page in the home segment */
     uint8_t bin;
-    uint8_t *state;  /* nobjs bytes after link */
     uint16_t link[]; /* nobjs */
 };
 
@@ -58,11 +61,16 @@ static inline void *sb_pop(struct sb *s)
     return s->mem + (size_t)i * s->size;
 }
 
-/* Index of the block starting at offset d from mem; -1 when d is not the start of a block. */
+/* Index of the block starting at offset d (< SB_BYTES) from mem; -1 when d is not the start
+ * of a block.  With recip = floor(2^32 / size) + 1 = (2^32 + e) / size, 0 < e <= size:
+ * d * recip = i * 2^32 + (r * 2^32 + d * e) / size for d = i * size + r, so the high half is
+ * i exactly (d * e < 2^32) and the low half is below recip exactly when r = 0 (d * e / size
+ * < 2^16 < recip, while r >= 1 adds at least recip).  One multiply instead of two. */
 static inline long sb_index(const struct sb *s, size_t d)
 {
-    uint32_t i = (uint32_t)(((uint64_t)d * s->recip) >> 32);
-    return i < s->nobjs && (size_t)i * s->size == d ? (long)i : -1;
+    uint64_t x = (uint64_t)d * s->recip;
+    uint32_t i = (uint32_t)(x >> 32);
+    return i < s->nobjs && (uint32_t)x < s->recip ? (long)i : -1;
 }
 
 /* Marks block i free; 0 when it was already free (a double free). */

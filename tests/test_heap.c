@@ -12,6 +12,7 @@
 #include "runtime.h"
 #include "segment.h"
 #include "sizeclass.h"
+#include "superblock.h"
 
 _Noreturn void rt_abort(int code)
 {
@@ -57,12 +58,9 @@ static void *h_alloc(size_t size)
 
 static void h_free(void *p)
 {
-    size_t off = (size_t)((char *)p - base), page = off / 4096;
-    uint32_t e = page_info[page];
-    if (PI_KIND(e) == PI_SB)
-        heap_free(page, e, off, "test", p, -1);
-    else
-        large_free(page, "test", p);
+    size_t off = (size_t)((char *)p - base);
+    if (!heap_free(off, "test", p, -1))
+        large_free(off / 4096, "test", p);
 }
 
 static void fill(unsigned char *p, size_t n, unsigned tag)
@@ -95,6 +93,22 @@ static void test_size_classes(void)
     CU_ASSERT_EQUAL(sc_size(SC_COUNT - 1), SC_MAX);
     CU_ASSERT_EQUAL(sc_of(SC_MAX), SC_COUNT - 1);
     CU_ASSERT(SC_MAX * 2 == SB_BYTES); /* large means above half a superblock */
+}
+
+/* The one-multiply block index of superblock.h, against division, at every offset. */
+static void test_block_index(void)
+{
+    long bad = 0;
+    for (int c = 0; c < SC_COUNT; c++) {
+        struct sb *s = sb_create(NULL, 0, c);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+        for (size_t d = 0; d < SB_BYTES; d++) {
+            long want = d % s->size == 0 && d / s->size < s->nobjs ? (long)(d / s->size) : -1;
+            bad += sb_index(s, d) != want;
+        }
+        sb_destroy(s);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
 }
 
 /* Random malloc/free with phases of growth and shrinkage; after every step the heap's
@@ -323,6 +337,7 @@ int main(void)
 {
     static const struct cm_test tests[] = {
         {"size classes: smallest fit, waste bound", test_size_classes},
+        {"block index of every offset of every class", test_block_index},
         {"invariant holds after every random step", test_invariant_random},
         {"emptied superblocks go to the global heap", test_invariant_releases},
         {"producer/consumer blowup stays bounded", test_blowup_bounded},
