@@ -72,10 +72,22 @@ const char *gallocy_strerror(int err);
  * Allocation: any rank, any thread, not collective.  The memory is homed on the calling rank
  * (local loads and stores cost nothing extra) and reachable from every rank by the same
  * pointer.  Alignment is 16 bytes (alignof(max_align_t)).  Failure: NULL, errno = ENOMEM
- * (heap exhausted, size overflow); the heap stays usable.
- * gallocy_free(NULL) does nothing; any rank may free a block allocated by any rank.
- * gallocy_usable_size gives the bytes usable in a block of the calling rank's own heap (for
- * a block homed elsewhere it asks nothing remote and returns the size class bound).
+ * (heap exhausted, size overflow); the heap stays usable, and freeing makes room again.
+ * Small blocks (up to 32 KiB) come from the calling thread's own heap (Hoard's design: no
+ * lock, no contention between threads); larger ones are runs of pages.
+ * gallocy_free(NULL) does nothing.  Any thread may free a block allocated by any thread, any
+ * rank a block allocated by any rank.  A free of another rank's block is queued and delivered
+ * in a batch (when the queue fills, at this rank's next release, barrier, unlock or finalize,
+ * or when its service thread is idle); its home reuses the memory once it has applied it.
+ * A double free, or a free of a pointer gallocy did not return or of the inside of a block,
+ * ends the job with a message naming the call and the address.
+ * gallocy_realloc grows or shrinks in place when it can (a small block within its size
+ * class, a large one into the free pages after it); otherwise it moves the block to the
+ * calling rank.  gallocy_aligned_alloc takes any power-of-two alignment (above 4 KiB the
+ * block is a page run at that alignment); EINVAL for others.
+ * gallocy_usable_size gives the exact usable bytes of a block (the size class, or the whole
+ * pages of a large block); for a block homed elsewhere it reads one entry of the home's page
+ * table.
  */
 void *gallocy_malloc(size_t size);
 void *gallocy_calloc(size_t n, size_t size);

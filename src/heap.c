@@ -141,18 +141,21 @@ static void global_put_locked(struct sb *s)
         heap_add(&global, s);
 }
 
-/* The fullest superblock of class cls with a free block, or NULL. */
+/* The fullest superblock of class cls with a free block, else a full one that threads have
+ * freed into since, or NULL. */
 static struct sb *global_take_locked(int cls)
 {
-    for (int b = SB_FULL; b >= 0; b--)
-        for (struct sb *s = global.bins[cls][b]; s; s = s->next) {
-            collect(&global, s);
-            if (s->inuse < s->nobjs) {
-                heap_remove(&global, s);
-                return s;
-            }
-        }
-    return NULL;
+    struct sb *s = NULL;
+    for (int b = SB_FULL - 1; b >= 0 && !s; b--)
+        s = global.bins[cls][b];
+    for (struct sb *f = global.bins[cls][SB_FULL]; f && !s; f = f->next)
+        if (collect(&global, f))
+            s = f; /* collect moved it out of the full bin; stop walking that list */
+    if (s) {
+        collect(&global, s);
+        heap_remove(&global, s);
+    }
+    return s;
 }
 
 /* The global heap collects what threads freed into it; superblocks that became empty go

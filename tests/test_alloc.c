@@ -219,6 +219,111 @@ static void *stress_thread(void *a)
     return NULL;
 }
 
+/* 4 threads per rank: random malloc, realloc and free with every block's contents checked;
+ * then each rank's live blocks go to the next rank, whose 4 threads check and free them
+ * (cross-rank frees from several threads at once).  Nothing is lost: in-use bytes return to
+ * where they started. */
+enum { MIX_THREADS = 4, MIX_SLOTS = 64 };
+struct mix_block {
+    uint64_t addr, size, tag;
+};
+struct mix_arg {
+    unsigned seed;
+    int ok;
+    struct mix_block *blocks; /* MIX_SLOTS: out (left alive), then in (to free) */
+};
+
+static void *mix_thread(void *a)
+{
+    struct mix_arg *m = a;
+    unsigned char *p[MIX_SLOTS] = {0};
+    size_t sz[MIX_SLOTS] = {0};
+    unsigned tag[MIX_SLOTS] = {0}, s = m->seed;
+    for (int it = 0; it < 3000; it++) {
+        s = s * 1103515245 + 12345;
+        int k = (int)((s >> 8) % MIX_SLOTS);
+        size_t n = 1 + (s >> 12) % ((s >> 26) % 8 ? 400 : 50000);
+        if (!p[k]) {
+            if ((p[k] = gallocy_malloc(n)) == NULL) {
+                m->ok = 0;
+                continue;
+            }
+            sz[k] = n;
+            tag[k] = s;
+            fill(p[k], n, tag[k]);
+        } else if ((s >> 22) % 3 == 0) { /* realloc: the common prefix survives */
+            m->ok &= check(p[k], sz[k], tag[k]);
+            unsigned char *q = gallocy_realloc(p[k], n);
+            if (!q) {
+                m->ok = 0;
+                continue;
+            }
+            m->ok &= check(q, sz[k] < n ? sz[k] : n, tag[k]);
+            p[k] = q;
+            sz[k] = n;
+            tag[k] = s;
+            fill(q, n, s);
+        } else {
+            m->ok &= check(p[k], sz[k], tag[k]);
+            gallocy_free(p[k]);
+            p[k] = NULL;
+        }
+    }
+    for (int k = 0; k < MIX_SLOTS; k++) /* what is left alive goes to the next rank */
+        m->blocks[k] = (struct mix_block){(uintptr_t)p[k], sz[k], tag[k]};
+    return NULL;
+}
+
+static void *mix_free_thread(void *a)
+{
+    struct mix_arg *m = a;
+    for (int k = 0; k < MIX_SLOTS; k++) {
+        struct mix_block *b = &m->blocks[MIX_SLOTS + k];
+        if (!b->addr)
+            continue;
+        m->ok &= gallocy_home((void *)b->addr) == (me + nranks - 1) % nranks;
+        m->ok &= check((unsigned char *)b->addr, b->size, (unsigned)b->tag);
+        gallocy_free((void *)b->addr);
+    }
+    return NULL;
+}
+
+static void test_threads_ranks_mixed(void)
+{
+    static struct mix_block blocks[MIX_THREADS][2 * MIX_SLOTS];
+    struct mix_arg args[MIX_THREADS];
+    pthread_t th[MIX_THREADS];
+    gallocy_stats_t before, after;
+    gallocy_barrier();
+    gallocy_stats(&before);
+    for (int t = 0; t < MIX_THREADS; t++) {
+        args[t] = (struct mix_arg){(unsigned)(97 * t + 1009 * me + 1), 1, blocks[t]};
+        pthread_create(&th[t], NULL, mix_thread, &args[t]);
+    }
+    for (int t = 0; t < MIX_THREADS; t++)
+        pthread_join(th[t], NULL);
+    /* out halves to the next rank, in halves from the previous one */
+    static struct mix_block out[MIX_THREADS * MIX_SLOTS], in[MIX_THREADS * MIX_SLOTS];
+    for (int t = 0; t < MIX_THREADS; t++)
+        memcpy(&out[t * MIX_SLOTS], blocks[t], MIX_SLOTS * sizeof *out);
+    int from = (me + nranks - 1) % nranks, to = (me + 1) % nranks, count = (int)sizeof out / 8;
+    MPI_Sendrecv(out, count, MPI_UINT64_T, to, 9, in, count, MPI_UINT64_T, from, 9, test_comm,
+                 MPI_STATUS_IGNORE);
+    for (int t = 0; t < MIX_THREADS; t++)
+        memcpy(&blocks[t][MIX_SLOTS], &in[t * MIX_SLOTS], MIX_SLOTS * sizeof *in);
+    gallocy_barrier(); /* the blocks' contents, written by their owners, are visible */
+    for (int t = 0; t < MIX_THREADS; t++)
+        pthread_create(&th[t], NULL, mix_free_thread, &args[t]);
+    for (int t = 0; t < MIX_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        CU_ASSERT(args[t].ok);
+    }
+    gallocy_barrier(); /* every rank's frees are delivered */
+    gallocy_barrier(); /* and applied, and the heaps have collected them */
+    gallocy_stats(&after);
+    CU_ASSERT_EQUAL(after.bytes_in_use, before.bytes_in_use);
+}
+
 static void test_threads_stress(void)
 {
     pthread_t th[4];
@@ -249,6 +354,7 @@ void register_alloc_tests(void)
         {"exhaustion gives ENOMEM, free recovers", test_exhaustion_and_recovery},
         {"cross-rank free with contents", test_cross_rank_free},
         {"4 threads random alloc/free", test_threads_stress},
+        {"4 threads x ranks: malloc/realloc/free, cross-rank frees", test_threads_ranks_mixed},
         {NULL, NULL}};
     CM_ADD_SUITE("alloc", tests);
 }
