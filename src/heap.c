@@ -11,36 +11,18 @@
 #include "segment.h"
 #include "superblock.h"
 
-struct heap {
-    struct sb *cur[SC_COUNT]; /* the superblock each class allocates from */
-    struct sb *bins[SC_COUNT][SB_BINS];
-    /* Per class, atomic for readers: bytes of blocks in use (as the owner knows), bytes of
-     * blocks its superblocks hold, superblocks held. */
-    uint64_t used[SC_COUNT], cap[SC_COUNT], nsb[SC_COUNT];
-    /* Above: reset at heap_fini.  Below: kept, heaps are never freed. */
-    struct heap *next_all, *next_idle;
-};
-
 static struct heap global; /* owns superblocks given back by thread heaps; global_lock */
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *all_heaps, *idle_heaps;
 static pthread_key_t heap_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-/* initial-exec: the library is linked, not dlopen()ed, and the general model costs a call to
- * __tls_get_addr on every malloc and free. */
-static __thread struct heap *my_heap __attribute__((tls_model("initial-exec")));
-/* Superblocks sit at multiples of SB_BYTES in the segment, so a block finds its descriptor
- * with one shift and one load, without the page table. */
-static struct sb **sb_at; /* by slot: segment offset / SB_BYTES */
+__thread struct heap *heap_mine __attribute__((tls_model("initial-exec")));
+struct sb **heap_sb_at;
 static size_t nslots;
 static uint64_t sb_count[SC_COUNT];
 static int ready;
 
-static inline void counter_add(uint64_t *c, int64_t d)
-{
-    __atomic_store_n(c, *c + (uint64_t)d, __ATOMIC_RELAXED);
-}
 
 /* --- bins ------------------------------------------------------------------------------- */
 
@@ -115,7 +97,7 @@ static struct sb *sb_new(int cls)
     for (uint32_t i = 0; i < SB_PAGES; i++)
         __atomic_store_n(&segment_page_info[(size_t)pg + i], PI_SB | (uint32_t)cls << 16 | i,
                          __ATOMIC_RELAXED);
-    __atomic_store_n(&sb_at[(size_t)pg / SB_PAGES], s, __ATOMIC_RELEASE);
+    __atomic_store_n(&heap_sb_at[(size_t)pg / SB_PAGES], s, __ATOMIC_RELEASE);
     __atomic_fetch_add(&sb_count[cls], 1, __ATOMIC_RELAXED);
     return s;
 }
@@ -124,7 +106,7 @@ static void sb_retire(struct sb *s)
 {
     for (uint32_t i = 0; i < SB_PAGES; i++)
         __atomic_store_n(&segment_page_info[s->page + i], PI_FREE, __ATOMIC_RELAXED);
-    __atomic_store_n(&sb_at[s->page / SB_PAGES], NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&heap_sb_at[s->page / SB_PAGES], NULL, __ATOMIC_RELEASE);
     __atomic_fetch_sub(&sb_count[s->cls], 1, __ATOMIC_RELAXED);
     segment_free(s->page, SB_PAGES);
     sb_destroy(s);
@@ -186,10 +168,6 @@ static void release(struct heap *h, struct sb *s)
     pthread_mutex_unlock(&global_lock);
 }
 
-static inline int too_empty(const struct heap *h, int c)
-{
-    return h->used[c] + HOARD_K * SB_BYTES < h->cap[c] && h->used[c] * 4 < h->cap[c] * 3;
-}
 
 /* Restores the invariant of class c by giving the global heap superblocks at least f = 1/4
  * empty, emptiest first.  When used < 3/4 cap one always exists: were every superblock at
@@ -218,7 +196,7 @@ static void flush_heap(struct heap *h)
  * to the global heap (and from it to the segment). */
 static void collect_mine(int give_back)
 {
-    struct heap *h = my_heap;
+    struct heap *h = heap_mine;
     if (!h)
         return;
     for (int c = 0; c < SC_COUNT; c++)
@@ -250,7 +228,7 @@ static void on_thread_exit(void *arg)
     struct heap *h = arg;
     if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
         flush_heap(h); /* its blocks stay valid; their superblocks now belong to the global heap */
-    my_heap = NULL;
+    heap_mine = NULL;
     pthread_mutex_lock(&pool_lock);
     h->next_idle = idle_heaps;
     idle_heaps = h;
@@ -276,7 +254,7 @@ __attribute__((noinline)) static struct heap *attach(void)
     }
     pthread_mutex_unlock(&pool_lock);
     if (h) {
-        my_heap = h;
+        heap_mine = h;
         pthread_setspecific(heap_key, h);
     }
     return h;
@@ -323,30 +301,17 @@ __attribute__((noinline)) static void *refill(struct heap *h, int cls)
     return take(h, s);
 }
 
-__attribute__((noinline)) static void *malloc_slow(int cls)
+void *heap_malloc_slow(int cls)
 {
     if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
         return NULL; /* before init or after fini: the caller reports it */
-    struct heap *h = my_heap;
+    struct heap *h = heap_mine;
     if (!h && !(h = attach()))
         return NULL;
     struct sb *s = h->cur[cls];
     if (s && s->local != SB_NONE)
         return take(h, s); /* takes the superblock to its next bin */
     return refill(h, cls);
-}
-
-void *heap_malloc(int cls)
-{
-    struct heap *h = my_heap;
-    struct sb *s;
-    /* The fast path: a free block in the current superblock, which stays in its bin. */
-    if (__builtin_expect(h && (s = h->cur[cls]) && s->local != SB_NONE && s->inuse + 1 < s->hi,
-                         1)) {
-        counter_add(&h->used[cls], s->size);
-        return sb_pop(s);
-    }
-    return malloc_slow(cls);
 }
 
 /* Misuse found by heap_free: out of the fast path, so its frame stays small. */
@@ -362,20 +327,19 @@ __attribute__((cold, noinline, noreturn)) static void bad_free(const char *call,
     log_fatal(call, "double free of %p (a %u-byte block already free)%s", p, size, who);
 }
 
-int heap_free(size_t off, const char *call, const void *p, int sender)
+void heap_free_slow_invariant(struct heap *h, int cls)
 {
-    struct sb *s = __atomic_load_n(&sb_at[off / SB_BYTES], __ATOMIC_ACQUIRE);
-    if (!s)
-        return 0;
-    long i = sb_index(s, off % SB_BYTES);
-    if (__builtin_expect(i < 0, 0))
+    keep_invariant(h, cls);
+}
+
+int heap_free_slow(struct sb *s, long i, const char *call, const void *p, int sender)
+{
+    if (i < 0)
         bad_free(call, p, sender, "interior", s->size);
-    struct heap *h = my_heap;
+    struct heap *h = heap_mine;
     if (h && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h) {
-        /* The owner's own free: a plain test and store instead of an atomic exchange (6 ns
-         * here).  Every double free that is ordered after the first free is still caught;
-         * only one racing with it on another thread, a data race in the program, can slip. */
-        if (__builtin_expect(!__atomic_load_n(&s->state[i], __ATOMIC_RELAXED), 0))
+        /* See heap_free for the plain test and store. */
+        if (!__atomic_load_n(&s->state[i], __ATOMIC_RELAXED))
             bad_free(call, p, sender, "double", s->size);
         __atomic_store_n(&s->state[i], 0, __ATOMIC_RELAXED);
         sb_push_local(s, (uint32_t)i);
@@ -408,10 +372,10 @@ static void reset(struct heap *h)
 int heap_init(void)
 {
     nslots = segment_npages / SB_PAGES;
-    sb_at = mmap(NULL, nslots * sizeof *sb_at, PROT_READ | PROT_WRITE,
+    heap_sb_at = mmap(NULL, nslots * sizeof *heap_sb_at, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (sb_at == MAP_FAILED) {
-        sb_at = NULL;
+    if (heap_sb_at == MAP_FAILED) {
+        heap_sb_at = NULL;
         return -1;
     }
     memset(sb_count, 0, sizeof sb_count);
@@ -428,9 +392,9 @@ void heap_fini(void)
         reset(h);
     pthread_mutex_unlock(&pool_lock);
     reset(&global);
-    if (sb_at)
-        munmap(sb_at, nslots * sizeof *sb_at);
-    sb_at = NULL;
+    if (heap_sb_at)
+        munmap(heap_sb_at, nslots * sizeof *heap_sb_at);
+    heap_sb_at = NULL;
 }
 
 static void add_totals(struct heap_totals *t, struct heap *h)
@@ -454,7 +418,7 @@ void heap_totals(struct heap_totals *t)
 
 int heap_check_mine(char *why, size_t len)
 {
-    struct heap *h = my_heap;
+    struct heap *h = heap_mine;
     if (!h)
         return 0;
     for (int c = 0; c < SC_COUNT; c++) {
