@@ -18,7 +18,7 @@ static struct heap *all_heaps, *idle_heaps;
 static pthread_key_t heap_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 __thread struct heap *heap_mine __attribute__((tls_model("initial-exec")));
-struct sb **heap_sb_at;
+char *heap_descs;
 static size_t nslots;
 static uint64_t sb_count[SC_COUNT];
 static int ready;
@@ -89,15 +89,11 @@ static struct sb *sb_new(int cls)
     long pg = segment_alloc(SB_PAGES, SB_PAGES);
     if (pg < 0)
         return NULL;
-    struct sb *s = sb_create(segment_base + (size_t)pg * 4096, (size_t)pg, cls);
-    if (!s) {
-        segment_free((size_t)pg, SB_PAGES);
-        return NULL;
-    }
+    struct sb *s = heap_desc_of((size_t)pg * 4096);
+    sb_init(s, segment_base + (size_t)pg * 4096, (size_t)pg, cls);
     for (uint32_t i = 0; i < SB_PAGES; i++)
         __atomic_store_n(&segment_page_info[(size_t)pg + i], PI_SB | (uint32_t)cls << 16 | i,
                          __ATOMIC_RELAXED);
-    __atomic_store_n(&heap_sb_at[(size_t)pg / SB_PAGES], s, __ATOMIC_RELEASE);
     __atomic_fetch_add(&sb_count[cls], 1, __ATOMIC_RELAXED);
     return s;
 }
@@ -106,10 +102,9 @@ static void sb_retire(struct sb *s)
 {
     for (uint32_t i = 0; i < SB_PAGES; i++)
         __atomic_store_n(&segment_page_info[s->page + i], PI_FREE, __ATOMIC_RELAXED);
-    __atomic_store_n(&heap_sb_at[s->page / SB_PAGES], NULL, __ATOMIC_RELEASE);
     __atomic_fetch_sub(&sb_count[s->cls], 1, __ATOMIC_RELAXED);
+    sb_clear(s);
     segment_free(s->page, SB_PAGES);
-    sb_destroy(s);
 }
 
 /* --- the global heap (global_lock held) ------------------------------------------------- */
@@ -339,9 +334,9 @@ int heap_free_slow(struct sb *s, long i, const char *call, const void *p, int se
     struct heap *h = heap_mine;
     if (h && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h) {
         /* See heap_free for the plain test and store. */
-        if (!__atomic_load_n(&s->state[i], __ATOMIC_RELAXED))
+        if (!__atomic_load_n(&sb_state(s)[i], __ATOMIC_RELAXED))
             bad_free(call, p, sender, "double", s->size);
-        __atomic_store_n(&s->state[i], 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&sb_state(s)[i], 0, __ATOMIC_RELAXED);
         sb_push_local(s, (uint32_t)i);
         counter_add(&h->used[s->cls], -(int64_t)s->size);
         if (s->inuse < s->lo)
@@ -358,26 +353,15 @@ int heap_free_slow(struct sb *s, long i, const char *call, const void *p, int se
 
 /* --- set-up, totals, checks ------------------------------------------------------------ */
 
-static void reset(struct heap *h)
-{
-    for (int c = 0; c < SC_COUNT; c++)
-        for (int b = 0; b < SB_BINS; b++)
-            for (struct sb *s = h->bins[c][b], *next; s; s = next) {
-                next = s->next;
-                sb_destroy(s);
-            }
-    memset(h, 0, offsetof(struct heap, next_all));
-}
-
 int heap_init(void)
 {
+    /* Reserved, not committed: a descriptor's pages are touched when its superblock is made. */
     nslots = segment_npages / SB_PAGES;
-    heap_sb_at = mmap(NULL, nslots * sizeof *heap_sb_at, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (heap_sb_at == MAP_FAILED) {
-        heap_sb_at = NULL;
+    void *d = mmap(NULL, nslots * SB_DESC_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (d == MAP_FAILED)
         return -1;
-    }
+    heap_descs = d;
     memset(sb_count, 0, sizeof sb_count);
     __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     return 0;
@@ -389,12 +373,12 @@ void heap_fini(void)
     __atomic_store_n(&ready, 0, __ATOMIC_RELEASE);
     pthread_mutex_lock(&pool_lock);
     for (struct heap *h = all_heaps; h; h = h->next_all)
-        reset(h);
+        memset(h, 0, offsetof(struct heap, next_all));
     pthread_mutex_unlock(&pool_lock);
-    reset(&global);
-    if (heap_sb_at)
-        munmap(heap_sb_at, nslots * sizeof *heap_sb_at);
-    heap_sb_at = NULL;
+    memset(&global, 0, offsetof(struct heap, next_all));
+    if (heap_descs) /* every descriptor goes with it */
+        munmap(heap_descs, nslots * SB_DESC_BYTES);
+    heap_descs = NULL;
 }
 
 static void add_totals(struct heap_totals *t, struct heap *h)

@@ -40,9 +40,14 @@ struct heap {
 /* The calling thread's heap (NULL until it allocates).  initial-exec: the library is linked,
  * not dlopen()ed, and the general TLS model costs a call on every malloc and free. */
 extern __thread struct heap *heap_mine __attribute__((tls_model("initial-exec")));
-/* Superblocks sit at multiples of SB_BYTES in the segment, so a block finds its descriptor
- * with one shift and one load: heap_sb_at[segment offset / SB_BYTES]. */
-extern struct sb **heap_sb_at;
+/* Superblocks sit at multiples of SB_BYTES in the segment, and their descriptors at
+ * multiples of SB_DESC_BYTES here, so a block finds its descriptor by arithmetic. */
+extern char *heap_descs;
+
+static inline struct sb *heap_desc_of(size_t off)
+{
+    return (struct sb *)(heap_descs + off / SB_BYTES * SB_DESC_BYTES);
+}
 
 void *heap_malloc_slow(int cls);
 void heap_free_slow_invariant(struct heap *h, int cls);
@@ -84,17 +89,17 @@ __attribute__((always_inline)) static inline void *heap_malloc(int cls)
 __attribute__((always_inline)) static inline int heap_free(size_t off, const char *call,
                                                           const void *p, int sender)
 {
-    struct sb *s = __atomic_load_n(&heap_sb_at[off / SB_BYTES], __ATOMIC_ACQUIRE);
-    if (!s)
+    struct sb *s = heap_desc_of(off);
+    if (!__atomic_load_n(&s->size, __ATOMIC_ACQUIRE))
         return 0;
     long i = sb_index(s, off % SB_BYTES);
     struct heap *h = heap_mine;
     if (__builtin_expect(i >= 0 && h && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h &&
-                         __atomic_load_n(&s->state[i], __ATOMIC_RELAXED) && s->inuse > s->lo,
+                         __atomic_load_n(&sb_state(s)[i], __ATOMIC_RELAXED) && s->inuse > s->lo,
                          1)) {
         int c = (int)s->cls;
         uint64_t used = h->used[c] - s->size, cap = h->cap[c];
-        __atomic_store_n(&s->state[i], 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&sb_state(s)[i], 0, __ATOMIC_RELAXED);
         sb_push_local(s, (uint32_t)i);
         __atomic_store_n(&h->used[c], used, __ATOMIC_RELAXED);
         if (__builtin_expect(used + HOARD_K * SB_BYTES < cap && used * 4 < cap * 3, 0))

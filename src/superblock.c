@@ -1,29 +1,23 @@
 /* superblock: descriptors, and the collection of blocks freed by other threads. */
 #include "superblock.h"
 
-#include <stdlib.h>
 
-struct sb *sb_create(char *mem, size_t page, int cls)
+void sb_init(struct sb *s, char *mem, size_t page, int cls)
 {
     uint32_t size = (uint32_t)sc_size(cls), n = (uint32_t)(SB_BYTES / size);
-    size_t bytes = (sizeof(struct sb) + n * sizeof(uint16_t) + n + 63) & ~(size_t)63;
-    struct sb *s = aligned_alloc(64, bytes); /* the hot fields in one cache line */
-    if (!s)
-        return NULL;
     *s = (struct sb){.mem = mem, .page = page, .cls = (uint32_t)cls, .size = size, .nobjs = n,
-                     .recip = (uint32_t)((1ull << 32) / size + 1), .local = 0, .tfree = SB_NONE,
-                     .state = (uint8_t *)(s->link + n)};
+                     .recip = (uint32_t)((1ull << 32) / size + 1), .local = 0, .tfree = SB_NONE};
+    uint8_t *state = sb_state(s);
     for (uint32_t i = 0; i < n; i++) {
         s->link[i] = (uint16_t)(i + 1 < n ? i + 1 : SB_NONE);
-        s->state[i] = 0;
+        state[i] = 0;
     }
     sb_bin_update(s);
-    return s;
 }
 
-void sb_destroy(struct sb *s)
+void sb_clear(struct sb *s)
 {
-    free(s);
+    __atomic_store_n(&s->size, 0, __ATOMIC_RELAXED);
 }
 
 uint32_t sb_collect(struct sb *s)

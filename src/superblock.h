@@ -29,18 +29,31 @@ struct sb {
     uint32_t nobjs, cls;
     struct heap *owner; /* atomic: a thread heap, or the global heap */
     char *mem;          /* block 0 */
-    uint8_t *state;     /* nobjs bytes after link: 1 = allocated */
     /* Cold. */
     struct sb *next, *prev; /* in its owner's bin */
     size_t page;            /* first page in the home segment */
     uint8_t bin;
-    uint16_t link[]; /* nobjs */
+    uint16_t link[]; /* SB_MAX_OBJS, then the state bytes: see sb_state */
 };
 
-/* A descriptor for the superblock at mem (heap page `page`), all blocks free; NULL if out of
- * internal memory. */
-struct sb *sb_create(char *mem, size_t page, int cls);
-void sb_destroy(struct sb *s);
+/* Descriptors have one fixed size, so the descriptor of the superblock in slot k of the
+ * segment is at a computed address (heap.c keeps them in one reserved array): finding it
+ * costs no load.  A size of 0 marks a slot without a superblock. */
+#define SB_MAX_OBJS (SB_BYTES / 16)
+#define SB_DESC_BYTES ((size_t)16384)
+_Static_assert(sizeof(struct sb) + SB_MAX_OBJS * 3 <= SB_DESC_BYTES, "descriptor too small");
+
+/* Per block: 1 = allocated. */
+static inline uint8_t *sb_state(struct sb *s)
+{
+    return (uint8_t *)(s->link + SB_MAX_OBJS);
+}
+
+/* Makes s (SB_DESC_BYTES, 64-byte aligned) the descriptor of the superblock at mem (heap
+ * page `page`) with all blocks free. */
+void sb_init(struct sb *s, char *mem, size_t page, int cls);
+/* Marks s as no superblock. */
+void sb_clear(struct sb *s);
 /* Moves the thread-free list to the local list; returns how many blocks it held. */
 uint32_t sb_collect(struct sb *s);
 /* Sets lo/hi/bin from inuse; returns the bin. */
@@ -56,7 +69,7 @@ static inline void *sb_pop(struct sb *s)
 {
     uint32_t i = s->local;
     s->local = s->link[i];
-    __atomic_store_n(&s->state[i], 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&sb_state(s)[i], 1, __ATOMIC_RELAXED);
     s->inuse++;
     return s->mem + (size_t)i * s->size;
 }
@@ -76,7 +89,7 @@ static inline long sb_index(const struct sb *s, size_t d)
 /* Marks block i free; 0 when it was already free (a double free). */
 static inline int sb_mark_free(struct sb *s, uint32_t i)
 {
-    return __atomic_exchange_n(&s->state[i], 0, __ATOMIC_ACQ_REL);
+    return __atomic_exchange_n(&sb_state(s)[i], 0, __ATOMIC_ACQ_REL);
 }
 
 /* Owner only, after sb_mark_free. */
