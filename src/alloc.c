@@ -76,8 +76,10 @@ void *alloc_malloc_slow(size_t size)
 {
     CORE_REQUIRE("gallocy_malloc");
     remote_free_poll();
-    if (size <= SC_MAX)
-        return retry(sc_of(size), 0, 1); /* the heap came back empty-handed once */
+    if (size <= SC_MAX) {
+        void *p = heap_malloc(sc_of(size));
+        return p ? p : retry(sc_of(size), 0, 1);
+    }
     void *p = large_alloc(size, 1);
     return p ? p : retry(-1, size, 1);
 }

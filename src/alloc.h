@@ -22,19 +22,19 @@ void alloc_free_slow(void *p, const char *call);
  * gallocy_finalize the fast paths find no heap and no segment, so only the slow paths need to
  * check for them.  Frees sent by other ranks are applied on the slow path (when the heap
  * needs memory), at synchronisation and by the service thread. */
-static inline void *alloc_malloc(size_t size)
+__attribute__((always_inline)) static inline void *alloc_malloc(size_t size)
 {
     void *p;
-    if (size <= SC_MAX && (p = heap_malloc(sc_of(size))) != NULL)
+    if (__builtin_expect(size <= SC_MAX && (p = heap_malloc_fast(sc_of(size))) != NULL, 1))
         return p;
     return alloc_malloc_slow(size);
 }
 
 /* call names the public entry point in messages. */
-static inline void alloc_free(void *p, const char *call)
+__attribute__((always_inline)) static inline void alloc_free(void *p, const char *call)
 {
     size_t off = (size_t)((uintptr_t)p - (uintptr_t)segment_base);
-    if (off < segment_npages * 4096 && heap_free(off, call, p, -1))
+    if (__builtin_expect(off < segment_npages * 4096 && heap_free_fast(off), 1))
         return;
     alloc_free_slow(p, call);
 }

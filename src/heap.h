@@ -66,7 +66,9 @@ static inline int too_empty(const struct heap *h, int c)
 /* A block of class cls; NULL when the segment is full (or gallocy is not initialised).
  * Inline: the fast path takes a free block of the current superblock when that leaves the
  * superblock in its fullness bin. */
-__attribute__((always_inline)) static inline void *heap_malloc(int cls)
+/* The fast path alone: a free block of the current superblock when taking it leaves the
+ * superblock in its fullness bin; NULL otherwise (then heap_malloc_slow). */
+__attribute__((always_inline)) static inline void *heap_malloc_fast(int cls)
 {
     struct heap *h = heap_mine;
     struct sb *s;
@@ -75,24 +77,24 @@ __attribute__((always_inline)) static inline void *heap_malloc(int cls)
         counter_add(&h->used[cls], s->size);
         return sb_pop(s);
     }
-    return heap_malloc_slow(cls);
+    return NULL;
 }
 
-/* Frees the block at segment offset off when a superblock holds it (returns 1), else
- * returns 0.  call names the public call in messages; sender is the rank that freed it, or
- * -1 for this rank.  Dies on a pointer that is not the start of an allocated block.
- * Inline fast path: the owning thread's free that keeps the superblock in its bin and the
- * class within the invariant.  It tests for a double free with a plain load and store
- * instead of an atomic exchange (6 ns here): every double free ordered after the first free
- * is caught; only one racing with it on another thread (a data race in the program) can
- * slip through.  Other threads' frees take the exchange. */
-__attribute__((always_inline)) static inline int heap_free(size_t off, const char *call,
-                                                          const void *p, int sender)
+static inline void *heap_malloc(int cls)
+{
+    void *p = heap_malloc_fast(cls);
+    return p ? p : heap_malloc_slow(cls);
+}
+
+/* The fast path alone: the owning thread's free of an allocated block that keeps the
+ * superblock in its bin.  It tests for a double free with a plain load and store instead of
+ * an atomic exchange (6 ns here): every double free ordered after the first free is caught;
+ * only one racing with it on another thread (a data race in the program) can slip through.
+ * Returns 0 when it did nothing (then heap_free). */
+__attribute__((always_inline)) static inline int heap_free_fast(size_t off)
 {
     struct sb *s = heap_desc_of(off);
-    if (!__atomic_load_n(&s->size, __ATOMIC_ACQUIRE))
-        return 0;
-    long i = sb_index(s, off % SB_BYTES);
+    long i = sb_index(s, off % SB_BYTES); /* size 0 (no superblock): recip 0, i = 0, nobjs 0 */
     struct heap *h = heap_mine;
     if (__builtin_expect(i >= 0 && h && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h &&
                          __atomic_load_n(&sb_state(s)[i], __ATOMIC_RELAXED) && s->inuse > s->lo,
@@ -106,7 +108,18 @@ __attribute__((always_inline)) static inline int heap_free(size_t off, const cha
             heap_free_slow_invariant(h, c); /* too_empty: restore the invariant */
         return 1;
     }
-    return heap_free_slow(s, i, call, p, sender);
+    return 0;
+}
+
+/* Frees the block at segment offset off when a superblock holds it (returns 1), else
+ * returns 0.  call names the public call in messages; sender is the rank that freed it, or
+ * -1 for this rank.  Dies on a pointer that is not the start of an allocated block. */
+static inline int heap_free(size_t off, const char *call, const void *p, int sender)
+{
+    struct sb *s = heap_desc_of(off);
+    if (!__atomic_load_n(&s->size, __ATOMIC_ACQUIRE))
+        return 0;
+    return heap_free_fast(off) || heap_free_slow(s, sb_index(s, off % SB_BYTES), call, p, sender);
 }
 
 /* A synchronisation: the calling thread's heap and the global heap collect what other

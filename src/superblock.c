@@ -17,7 +17,10 @@ void sb_init(struct sb *s, char *mem, size_t page, int cls)
 
 void sb_clear(struct sb *s)
 {
+    /* nobjs 0 makes every index invalid, so a free's fast path passes this slot by. */
+    __atomic_store_n(&s->nobjs, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->size, 0, __ATOMIC_RELAXED);
+    s->owner = NULL;
 }
 
 uint32_t sb_collect(struct sb *s)

@@ -52,7 +52,7 @@ static inline uint8_t *sb_state(struct sb *s)
 /* Makes s (SB_DESC_BYTES, 64-byte aligned) the descriptor of the superblock at mem (heap
  * page `page`) with all blocks free. */
 void sb_init(struct sb *s, char *mem, size_t page, int cls);
-/* Marks s as no superblock. */
+/* Marks s as no superblock (size and nobjs 0). */
 void sb_clear(struct sb *s);
 /* Moves the thread-free list to the local list; returns how many blocks it held. */
 uint32_t sb_collect(struct sb *s);
