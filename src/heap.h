@@ -58,9 +58,15 @@ static inline void counter_add(uint64_t *c, int64_t d)
     __atomic_store_n(c, *c + (uint64_t)d, __ATOMIC_RELAXED);
 }
 
+/* Hoard's emptiness test: used bytes below both cap - K * SB_BYTES and (1 - f) * cap. */
+static inline int too_empty_at(uint64_t used, uint64_t cap)
+{
+    return used + HOARD_K * SB_BYTES < cap && used * 4 < cap * 3;
+}
+
 static inline int too_empty(const struct heap *h, int c)
 {
-    return h->used[c] + HOARD_K * SB_BYTES < h->cap[c] && h->used[c] * 4 < h->cap[c] * 3;
+    return too_empty_at(h->used[c], h->cap[c]);
 }
 
 /* A block of class cls; NULL when the segment is full (or gallocy is not initialised).
@@ -104,8 +110,8 @@ __attribute__((always_inline)) static inline int heap_free_fast(size_t off)
         __atomic_store_n(&sb_state(s)[i], 0, __ATOMIC_RELAXED);
         sb_push_local(s, (uint32_t)i);
         __atomic_store_n(&h->used[c], used, __ATOMIC_RELAXED);
-        if (__builtin_expect(used + HOARD_K * SB_BYTES < cap && used * 4 < cap * 3, 0))
-            heap_free_slow_invariant(h, c); /* too_empty: restore the invariant */
+        if (__builtin_expect(too_empty_at(used, cap), 0))
+            heap_free_slow_invariant(h, c); /* restore the invariant */
         return 1;
     }
     return 0;
