@@ -98,3 +98,40 @@ void opt_print(FILE *out)
 #include "options.def"
 #undef GALLOCY_OPTION
 }
+
+/* JSON string: the option texts are plain, but escape what JSON needs anyway. */
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(out, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(out, "\\u%04x", (unsigned)(unsigned char)*s);
+        else
+            fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+#define OPT_JSON_size(x) fprintf(out, "%zu", (x))
+#define OPT_JSON_int(x) fprintf(out, "%ld", (x))
+#define OPT_JSON_bool(x) fprintf(out, "%s", (x) ? "true" : "false")
+#define OPT_JSON_string(x) json_string(out, (x))
+
+void opt_print_json(FILE *out, const char *indent)
+{
+    const char *sep = "";
+#define GALLOCY_OPTION(NAME, field, type, def, help)                                         \
+    fprintf(out, "%s\n%s{\"name\": \"GALLOCY_" #NAME "\", \"type\": \"" #type "\", "             \
+            "\"default\": ", sep, indent);                                                   \
+    json_string(out, def);                                                                   \
+    fprintf(out, ", \"current\": ");                                                         \
+    OPT_JSON_##type(opt.field);                                                              \
+    fprintf(out, ", \"set\": %s, \"help\": ", getenv("GALLOCY_" #NAME) ? "true" : "false");   \
+    json_string(out, help);                                                                  \
+    fputc('}', out);                                                                         \
+    sep = ",";
+#include "options.def"
+#undef GALLOCY_OPTION
+}

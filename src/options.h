@@ -22,6 +22,9 @@ extern struct options opt;
 int opt_load(char *err, size_t errlen);
 /* Writes one line per option: name, default, current value, help. */
 void opt_print(FILE *out);
+/* The same as JSON objects, one per line, comma-separated, each line starting with indent
+ * (the caller writes the enclosing brackets). */
+void opt_print_json(FILE *out, const char *indent);
 /* Parses "512M", "2G", "4096" into bytes; 0 on success, -EINVAL otherwise. */
 int opt_parse_size(const char *s, size_t *out);
 

@@ -43,6 +43,8 @@ run() {
 
 run "unit tests" 300 "$dir/test_unit"
 run "heap (the allocator alone, threads)" 600 "$dir/test_heap"
+run "gallocy-info" 120 sh "$(dirname "$0")/test_info.sh" "$dir/../tools/gallocy-info" \
+    "$(dirname "$0")/../src/options.def"
 for np in ${GALLOCY_TEST_NP:-1 2 4}; do
     run "test_gallocy, $np rank(s)" 900 "$MPIRUN" -np "$np" "$dir/test_gallocy"
 done
