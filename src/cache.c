@@ -8,6 +8,7 @@
 
 #include "diff.h"
 #include "log.h"
+#include "numa.h"
 #include "space.h"
 #include "stats.h"
 #include "transport.h"
@@ -77,6 +78,7 @@ int cache_init(void)
         cache_state = NULL;
         return -ENOMEM;
     }
+    numa_bind(cache_state, npages, "page-state table");
     return 0;
 }
 

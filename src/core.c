@@ -14,6 +14,7 @@
 #include "gallocy.h"
 #include "log.h"
 #include "meta.h"
+#include "numa.h"
 #include "options.h"
 #include "runtime.h"
 #include "space.h"
@@ -96,6 +97,7 @@ void core_fini(void)
     coalloc_fini();
     cache_fini();
     space_fini();
+    numa_fini();
 }
 
 int core_init(void)
@@ -118,6 +120,9 @@ int core_init(void)
                     meta_size(opt.heap_size, (size_t)opt.remote_free_slots));
     if (rc)
         return rc;
+    /* Before anything touches the memfd: its pages land where the placement says. */
+    numa_init();
+    numa_bind(sp.alias, sp.total, "home segment, cache and queues");
     rc = cache_init();
     if (!rc)
         rc = coalloc_init();

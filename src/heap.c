@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "log.h"
+#include "numa.h"
 #include "segment.h"
 #include "superblock.h"
 
@@ -362,6 +363,7 @@ int heap_init(void)
     if (d == MAP_FAILED)
         return -1;
     heap_descs = d;
+    numa_bind(d, nslots * SB_DESC_BYTES, "superblock descriptors");
     memset(sb_count, 0, sizeof sb_count);
     __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     return 0;

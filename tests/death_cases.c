@@ -57,6 +57,23 @@ int main(int argc, char **argv)
         int rc2 = gallocy_init(MPI_COMM_WORLD); /* nothing was left behind: init works now */
         me = gallocy_rank();
         return ok_or_fail("bad-env", rc == -EINVAL && rc2 == 0);
+    } else if (!strcmp(c, "numa-bind-fails")) {
+        /* A topology with a NUMA node this machine lacks: binding to it fails, is reported
+         * once, and the job runs on unbound. */
+        char xml[1024];
+        const char *dir = getenv("GALLOCY_TEST_SRCDIR") ? getenv("GALLOCY_TEST_SRCDIR") : "tests";
+        snprintf(xml, sizeof xml, "%s/topo-2socket-1nic.xml", dir);
+        setenv("HWLOC_XMLFILE", xml, 1);
+        setenv("HWLOC_THISSYSTEM", "1", 1); /* really bind, as if the XML were this machine */
+        setenv("GALLOCY_NUMA", "device", 1);
+        int rc = gallocy_init(MPI_COMM_WORLD);
+        me = gallocy_rank();
+        char *p = rc == 0 ? gallocy_malloc(1 << 20) : NULL;
+        if (p)
+            memset(p, 7, 1 << 20);
+        int ok = rc == 0 && p && p[12345] == 7;
+        gallocy_free(p);
+        return ok_or_fail("numa-bind-fails", ok);
     } else if (!strcmp(c, "huge-heap")) {
         setenv("GALLOCY_HEAP_SIZE", "64T", 1);
         int rc = gallocy_init(MPI_COMM_WORLD);

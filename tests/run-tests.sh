@@ -12,7 +12,10 @@ export MPIRUN
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export DEATH_CASES="$dir/death_cases"
-unset GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH GALLOCY_TRANSPORT
+GALLOCY_TEST_SRCDIR=$(dirname "$0")
+export GALLOCY_TEST_SRCDIR
+unset GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH GALLOCY_TRANSPORT GALLOCY_NUMA \
+    GALLOCY_IB_DEVICE
 passed=0
 failed=0
 log=$(mktemp)
@@ -43,6 +46,7 @@ run() {
 
 run "unit tests" 300 "$dir/test_unit"
 run "heap (the allocator alone, threads)" 600 "$dir/test_heap"
+run "numa placement on XML topologies" 120 "$dir/test_numa" "$(dirname "$0")"
 run "gallocy-info" 120 sh "$(dirname "$0")/test_info.sh" "$dir/../tools/gallocy-info" \
     "$(dirname "$0")/../src/options.def"
 for np in ${GALLOCY_TEST_NP:-1 2 4}; do
@@ -50,6 +54,11 @@ for np in ${GALLOCY_TEST_NP:-1 2 4}; do
 done
 GALLOCY_PREFETCH=1 run "test_gallocy, 2 ranks, GALLOCY_PREFETCH=1" 900 \
     env GALLOCY_PREFETCH=1 "$MPIRUN" -x GALLOCY_PREFETCH -np 2 "$dir/test_gallocy"
+for policy in local auto interleave none; do
+    run "numa placement, live, GALLOCY_NUMA=$policy" 120 \
+        env GALLOCY_NUMA=$policy "$MPIRUN" -x GALLOCY_NUMA -np 2 --bind-to core "$dir/test_numa_live"
+done
+run "numa placement, live, unbound ranks" 120 "$MPIRUN" -np 2 --bind-to none "$dir/test_numa_live"
 run "bad input (death cases)" 900 "$dir/test_death"
 
 echo "=== all runs"

@@ -1,0 +1,42 @@
+/* numa: where this rank's memory goes (GALLOCY_NUMA) and which RDMA device it would use
+ * (GALLOCY_IB_DEVICE), decided from the hwloc topology and the rank's CPU binding.
+ *
+ *   auto        the NUMA node of the RDMA device when there is one, else local
+ *   local       the node of the cores the rank is bound to
+ *   device      the node of the RDMA device (local when there is none)
+ *   interleave  pages spread over all nodes
+ *   none        no binding (first touch decides)
+ * The device is GALLOCY_IB_DEVICE when set, else the one nearest the rank's cores.  A rank
+ * bound to no cores (or to all of them) has no local node: its memory is left to first touch.
+ * A placement is a hint: failing to apply it is reported once and never stops the job. */
+#ifndef GALLOCY_NUMA_H
+#define GALLOCY_NUMA_H
+#include <hwloc.h>
+#include <stddef.h>
+
+enum numa_policy { NUMA_AUTO, NUMA_LOCAL, NUMA_DEVICE, NUMA_INTERLEAVE, NUMA_NONE };
+
+struct numa_choice {
+    int node;        /* OS index of the node to bind to; -1: none */
+    int interleave;  /* 1: spread over all nodes */
+    char device[64]; /* the RDMA device chosen; "" when there is none */
+    char why[192];   /* one line saying what was chosen and why */
+};
+
+/* 0, or -1 when s names no policy. */
+int numa_parse_policy(const char *s, enum numa_policy *out);
+
+/* The decision alone.  topo must hold I/O objects (OS devices); binding may be NULL. */
+void numa_decide(hwloc_topology_t topo, hwloc_const_cpuset_t binding, enum numa_policy policy,
+                 const char *ib_device, struct numa_choice *out);
+
+/* At init: loads the topology once, reads this process's binding and decides.  Never fails
+ * the job: problems become one line of report.  The choice stays in numa_chosen. */
+void numa_init(void);
+void numa_fini(void);
+extern struct numa_choice numa_chosen;
+
+/* Binds [addr, addr+len) per the choice, before first touch; what names it in a report. */
+void numa_bind(void *addr, size_t len, const char *what);
+
+#endif

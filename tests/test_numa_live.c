@@ -1,0 +1,77 @@
+/* test_numa_live: on this machine, under mpirun with GALLOCY_NUMA set, checks that the home
+ * segment's memory really follows the placement: the memory policy the kernel holds for a
+ * freshly allocated block (bind to the rank's node, interleave, or none), and the nodes its
+ * touched pages sit on.  Prints "N passed, N failed" on rank 0. */
+#include <gallocy.h>
+#include <hwloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check(int ok, const char *what, int *failed)
+{
+    if (!ok) {
+        fprintf(stderr, "FAILED (rank %d) numa live: %s\n", gallocy_rank(), what);
+        (*failed)++;
+    }
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    int provided, failed = 0, tests = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    if (gallocy_init(MPI_COMM_WORLD) != 0)
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    const char *policy = getenv("GALLOCY_NUMA") ? getenv("GALLOCY_NUMA") : "auto";
+    hwloc_topology_t topo;
+    hwloc_topology_init(&topo);
+    hwloc_topology_load(topo);
+    hwloc_bitmap_t binding = hwloc_bitmap_alloc(), nodes = hwloc_bitmap_alloc(),
+                   expect = hwloc_bitmap_alloc();
+    hwloc_get_cpubind(topo, binding, HWLOC_CPUBIND_PROCESS);
+    int bound = !hwloc_bitmap_isincluded(hwloc_topology_get_topology_cpuset(topo), binding);
+    hwloc_cpuset_to_nodeset(topo, binding, expect);
+
+    size_t len = 8 << 20;
+    char *p = gallocy_malloc(len);
+    hwloc_membind_policy_t pol = HWLOC_MEMBIND_DEFAULT;
+    hwloc_get_area_membind(topo, p, len, nodes, &pol, HWLOC_MEMBIND_BYNODESET);
+    /* No RDMA device here, so auto and device place like local. */
+    int wants_bind = bound && strcmp(policy, "none") && strcmp(policy, "interleave");
+    tests++;
+    if (!strcmp(policy, "interleave"))
+        check(pol == HWLOC_MEMBIND_INTERLEAVE, "interleave policy held by the kernel", &failed);
+    else if (wants_bind)
+        check(pol == HWLOC_MEMBIND_BIND && hwloc_bitmap_isequal(nodes, expect),
+              "bound to the node of the rank's cores", &failed);
+    else
+        check(pol != HWLOC_MEMBIND_BIND && pol != HWLOC_MEMBIND_INTERLEAVE,
+              "no binding (first touch)", &failed);
+
+    memset(p, 1, len); /* first touch */
+    hwloc_bitmap_zero(nodes);
+    tests++;
+    if (check(hwloc_get_area_memlocation(topo, p, len, nodes, HWLOC_MEMBIND_BYNODESET) == 0,
+              "page locations readable", &failed))
+        check(wants_bind ? hwloc_bitmap_isincluded(nodes, expect)
+                         : hwloc_bitmap_isincluded(nodes,
+                                                   hwloc_topology_get_topology_nodeset(topo)),
+              "touched pages on the expected nodes", &failed);
+    gallocy_free(p);
+
+    int all_failed = 0;
+    MPI_Reduce(&failed, &all_failed, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);
+    if (gallocy_rank() == 0) {
+        printf("numa live (GALLOCY_NUMA=%s, %s): %s\n", policy, bound ? "bound" : "unbound",
+               all_failed ? "FAIL" : "ok");
+        printf("%d passed, %d failed\n", all_failed ? tests - 1 : tests, all_failed ? 1 : 0);
+    }
+    hwloc_bitmap_free(binding);
+    hwloc_bitmap_free(nodes);
+    hwloc_bitmap_free(expect);
+    hwloc_topology_destroy(topo);
+    gallocy_finalize();
+    MPI_Finalize();
+    return all_failed ? 1 : 0;
+}
