@@ -100,7 +100,7 @@ void opt_print(FILE *out)
 }
 
 /* JSON string: the option texts are plain, but escape what JSON needs anyway. */
-static void json_string(FILE *out, const char *s)
+void opt_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (; *s; s++) {
@@ -117,7 +117,7 @@ static void json_string(FILE *out, const char *s)
 #define OPT_JSON_size(x) fprintf(out, "%zu", (x))
 #define OPT_JSON_int(x) fprintf(out, "%ld", (x))
 #define OPT_JSON_bool(x) fprintf(out, "%s", (x) ? "true" : "false")
-#define OPT_JSON_string(x) json_string(out, (x))
+#define OPT_JSON_string(x) opt_json_string(out, (x))
 
 void opt_print_json(FILE *out, const char *indent)
 {
@@ -125,11 +125,11 @@ void opt_print_json(FILE *out, const char *indent)
 #define GALLOCY_OPTION(NAME, field, type, def, help)                                         \
     fprintf(out, "%s\n%s{\"name\": \"GALLOCY_" #NAME "\", \"type\": \"" #type "\", "             \
             "\"default\": ", sep, indent);                                                   \
-    json_string(out, def);                                                                   \
+    opt_json_string(out, def);                                                                   \
     fprintf(out, ", \"current\": ");                                                         \
     OPT_JSON_##type(opt.field);                                                              \
     fprintf(out, ", \"set\": %s, \"help\": ", getenv("GALLOCY_" #NAME) ? "true" : "false");   \
-    json_string(out, help);                                                                  \
+    opt_json_string(out, help);                                                                  \
     fputc('}', out);                                                                         \
     sep = ",";
 #include "options.def"

@@ -25,6 +25,8 @@ void opt_print(FILE *out);
 /* The same as JSON objects, one per line, comma-separated, each line starting with indent
  * (the caller writes the enclosing brackets). */
 void opt_print_json(FILE *out, const char *indent);
+/* s as a JSON string, quoted and escaped. */
+void opt_json_string(FILE *out, const char *s);
 /* Parses "512M", "2G", "4096" into bytes; 0 on success, -EINVAL otherwise. */
 int opt_parse_size(const char *s, size_t *out);
 

@@ -35,8 +35,14 @@ sq_open=$(printf '%s' "$json" | tr -cd '[' | wc -c)
 sq_close=$(printf '%s' "$json" | tr -cd ']' | wc -c)
 [ "$opens" -eq "$closes" ] && [ "$sq_open" -eq "$sq_close" ] || st=1
 [ "$(printf '%s' "$json" | head -c 1)" = "{" ] && [ "$(printf '%s' "$json" | tail -c 1)" = "}" ] || st=1
-echo "$json" | grep -q '"version": "' && echo "$json" | grep -q '"topology": {"packages": ' || st=1
-verdict "JSON is balanced, with version and topology" $st
+for key in '"version": "' '"build": {"cc": "' '"transports": {"built": ["mpi"], "auto": "' \
+           '"rdma_devices": [' '"topology": {"packages": '; do
+    echo "$json" | grep -qF "$key" || { echo "JSON lacks $key"; st=1; }
+done
+for key in 'gallocy ' 'build: ' 'transports:' 'RDMA devices:' 'topology: '; do
+    echo "$text" | grep -qF "$key" || { echo "text lacks $key"; st=1; }
+done
+verdict "JSON is balanced; both say version, build, transports, devices, topology" $st
 
 st=0
 echo "$json" | grep '"GALLOCY_PREFETCH"' | grep -q '"current": 3, "set": true' || st=1

@@ -1,6 +1,6 @@
 /* gallocy-info: what this gallocy is and what it would do on this machine, like ompi_info or
- * ucx_info: version, transports and which one auto would take, RDMA devices and their NUMA
- * nodes, the topology, and every GALLOCY_* option with its default, current value and help
+ * ucx_info: version, build options, transports and which one auto would take, RDMA devices
+ * and their NUMA nodes, the topology, and every GALLOCY_* option with its default, current value and help
  * (from the table the library parses, src/options.def).  Needs no MPI job.
  *
  *   gallocy-info [--json]
@@ -84,6 +84,10 @@ static const char *auto_choice(void)
 static void print_text(const struct machine *m)
 {
     printf("gallocy %s\n", PACKAGE_VERSION);
+    printf("build: %s %s\n", GALLOCY_BUILD_CC, GALLOCY_BUILD_CFLAGS);
+    printf("configured with: %s\n", GALLOCY_BUILD_CONFIGURE);
+    printf("hwloc: built against API %#x, running %#x\n", (unsigned)HWLOC_API_VERSION,
+           hwloc_get_api_version());
     printf("transports:\n");
     printf("  mpi    built: MPI-3 passive-target RMA (works wherever MPI's one-sided does)\n");
     printf("  verbs  not built in this version\n");
@@ -106,6 +110,13 @@ static void print_text(const struct machine *m)
 static void print_json(const struct machine *m)
 {
     printf("{\n  \"version\": \"%s\",\n", PACKAGE_VERSION);
+    printf("  \"build\": {\"cc\": ");
+    opt_json_string(stdout, GALLOCY_BUILD_CC);
+    printf(", \"cflags\": ");
+    opt_json_string(stdout, GALLOCY_BUILD_CFLAGS);
+    printf(", \"configure\": ");
+    opt_json_string(stdout, GALLOCY_BUILD_CONFIGURE);
+    printf(", \"hwloc_api\": %u},\n", (unsigned)HWLOC_API_VERSION);
     printf("  \"transports\": {\"built\": [\"mpi\"], \"auto\": \"%s\"},\n", auto_choice());
     printf("  \"rdma_devices\": [");
     for (int i = 0; i < m->ndev; i++)
