@@ -58,4 +58,15 @@ struct cm_test {
     void (*fn)(void);
 };
 
+/* The whole main of a one-process test program: one suite, run, exit status. */
+static inline int cm_main(const char *suite, const struct cm_test *tests)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CM_ADD_SUITE(suite, tests);
+    int failed = cm_run(0, NULL);
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
+
 #endif

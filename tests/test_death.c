@@ -100,10 +100,5 @@ int main(void)
         {"MPI without THREAD_MULTIPLE: init refuses", t_thread},
         {"NUMA binding fails: reported, job runs on", t_numa},
         {NULL, NULL}};
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    CM_ADD_SUITE("bad input", tests);
-    int failed = cm_run(0, NULL);
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return cm_main("bad input", tests);
 }

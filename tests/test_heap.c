@@ -9,16 +9,9 @@
 
 #include "cunit_main.h"
 #include "heap.h"
-#include "runtime.h"
 #include "segment.h"
 #include "sizeclass.h"
 #include "superblock.h"
-
-_Noreturn void rt_abort(int code)
-{
-    (void)code;
-    abort(); /* a fatal message from the allocator fails the whole program, visibly */
-}
 
 static char *base;
 static uint32_t *page_info;
@@ -345,10 +338,5 @@ int main(void)
         {"4 threads, cross-thread frees, contents intact", test_cross_thread},
         {"exhaustion, recovery, trimming, large resize", test_exhaustion},
         {NULL, NULL}};
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    CM_ADD_SUITE("heap", tests);
-    int failed = cm_run(0, NULL);
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return cm_main("heap", tests);
 }

@@ -7,13 +7,6 @@
 
 #include "cunit_main.h"
 #include "numa.h"
-#include "runtime.h"
-
-_Noreturn void rt_abort(int code)
-{
-    (void)code;
-    abort();
-}
 
 static const char *srcdir = ".";
 
@@ -128,10 +121,5 @@ int main(int argc, char **argv)
         {"2 sockets, a NIC each: nearest, override", test_two_nics},
         {"laptop without RDMA", test_laptop},
         {NULL, NULL}};
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    CM_ADD_SUITE("numa", tests);
-    int failed = cm_run(0, NULL);
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return cm_main("numa", tests);
 }

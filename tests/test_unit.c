@@ -174,10 +174,5 @@ int main(void)
         {"pagerun: random, never twice", test_pagerun_random},
         {"options: sizes, defaults, errors", test_options},
         {NULL, NULL}};
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    CM_ADD_SUITE("unit", tests);
-    int failed = cm_run(0, NULL);
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return cm_main("unit", tests);
 }
