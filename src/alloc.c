@@ -60,12 +60,12 @@ static inline size_t mine(const void *p)
     return (size_t)((uintptr_t)p - (uintptr_t)segment_base);
 }
 
-/* Allocation failed: take back what this thread's heap holds empty and what other ranks have
- * freed here, and try once more. */
+/* Allocation failed: apply what other ranks have freed here, give back what this thread's
+ * heap holds empty (those frees may have emptied some), and try once more. */
 static void *retry(int cls, size_t size, size_t align_pages)
 {
-    heap_release_empty();
     remote_free_drain(1);
+    heap_release_empty();
     void *p = cls >= 0 ? heap_malloc(cls) : large_alloc(size, align_pages);
     if (!p)
         errno = ENOMEM;
