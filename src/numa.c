@@ -2,6 +2,8 @@
 #include "numa.h"
 
 #include <errno.h>
+#include <hwloc/openfabrics-verbs.h>
+#include <infiniband/verbs.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,35 +48,70 @@ static int node_of(hwloc_topology_t topo, hwloc_const_cpuset_t set)
     return best;
 }
 
-/* The CPUs next to an OS device: those of its first non-I/O ancestor. */
-static hwloc_const_cpuset_t device_cpuset(hwloc_topology_t topo, hwloc_obj_t dev)
+int numa_devices(hwloc_topology_t topo, struct numa_device *out, int max, char *why,
+                 size_t len)
 {
-    hwloc_obj_t a = hwloc_get_non_io_ancestor_obj(topo, dev);
-    return a ? a->cpuset : hwloc_topology_get_topology_cpuset(topo);
-}
-
-/* GALLOCY_IB_DEVICE when it exists, else the RDMA device sharing the most CPUs with the
- * binding (the first one when the rank is unbound); NULL when there is none. */
-static hwloc_obj_t choose_device(hwloc_topology_t topo, hwloc_const_cpuset_t binding,
-                                 const char *wanted, char *note, size_t len)
-{
-    hwloc_obj_t best = NULL;
-    int best_weight = -1;
-    hwloc_bitmap_t common = hwloc_bitmap_alloc();
-    for (hwloc_obj_t d = NULL; (d = hwloc_get_next_osdev(topo, d));) {
+    int n = 0;
+    why[0] = '\0';
+    for (hwloc_obj_t d = NULL; n < max && (d = hwloc_get_next_osdev(topo, d));) {
         if (d->attr->osdev.type != HWLOC_OBJ_OSDEV_OPENFABRICS)
             continue;
-        if (wanted && *wanted && !strcmp(d->name, wanted)) {
-            best = d;
+        hwloc_obj_t a = hwloc_get_non_io_ancestor_obj(topo, d);
+        snprintf(out[n].name, sizeof out[n].name, "%s", d->name);
+        out[n].cpuset = hwloc_bitmap_dup(a ? a->cpuset : hwloc_topology_get_topology_cpuset(topo));
+        n++;
+    }
+    if (n)
+        return n;
+    /* The kernels of the build machines have no RDMA support: the list is NULL with ENOSYS,
+     * not empty.  Both mean "no device". */
+    int count = 0;
+    errno = 0;
+    struct ibv_device **list = ibv_get_device_list(&count);
+    if (!list) {
+        snprintf(why, len, "ibv_get_device_list: %s", errno ? strerror(errno) : "no devices");
+        return 0;
+    }
+    for (int i = 0; i < count && n < max; i++) {
+        snprintf(out[n].name, sizeof out[n].name, "%s", ibv_get_device_name(list[i]));
+        out[n].cpuset = hwloc_bitmap_alloc();
+        if (hwloc_ibv_get_device_cpuset(topo, list[i], out[n].cpuset) != 0)
+            hwloc_bitmap_copy(out[n].cpuset, hwloc_topology_get_topology_cpuset(topo));
+        n++;
+    }
+    ibv_free_device_list(list);
+    if (!n)
+        snprintf(why, len, "ibv_get_device_list: no devices");
+    return n;
+}
+
+void numa_devices_free(struct numa_device *d, int n)
+{
+    for (int i = 0; i < n; i++)
+        hwloc_bitmap_free(d[i].cpuset);
+}
+
+/* GALLOCY_IB_DEVICE when it exists, else the device sharing the most CPUs with the binding
+ * (the first one when the rank is unbound); NULL when there is none. */
+static const struct numa_device *choose_device(const struct numa_device *devs, int ndev,
+                                               hwloc_const_cpuset_t binding, const char *wanted,
+                                               char *note, size_t len)
+{
+    const struct numa_device *best = NULL;
+    int best_weight = -1;
+    hwloc_bitmap_t common = hwloc_bitmap_alloc();
+    for (int i = 0; i < ndev; i++) {
+        if (wanted && *wanted && !strcmp(devs[i].name, wanted)) {
+            best = &devs[i];
             break;
         }
         int w = 0;
         if (binding) {
-            hwloc_bitmap_and(common, device_cpuset(topo, d), binding);
+            hwloc_bitmap_and(common, devs[i].cpuset, binding);
             w = hwloc_bitmap_weight(common);
         }
         if (w > best_weight) {
-            best = d;
+            best = &devs[i];
             best_weight = w;
         }
     }
@@ -84,19 +121,20 @@ static hwloc_obj_t choose_device(hwloc_topology_t topo, hwloc_const_cpuset_t bin
     return best;
 }
 
-void numa_decide(hwloc_topology_t topo, hwloc_const_cpuset_t binding, enum numa_policy policy,
+void numa_decide(hwloc_topology_t topo, hwloc_const_cpuset_t binding,
+                 const struct numa_device *devs, int ndev, enum numa_policy policy,
                  const char *ib_device, struct numa_choice *out)
 {
     char note[96] = "";
     memset(out, 0, sizeof *out);
     out->node = -1;
     int is_bound = bound(topo, binding);
-    hwloc_obj_t dev = choose_device(topo, is_bound ? binding : NULL, ib_device, note,
-                                    sizeof note);
+    const struct numa_device *dev = choose_device(devs, ndev, is_bound ? binding : NULL,
+                                                  ib_device, note, sizeof note);
     if (dev)
         snprintf(out->device, sizeof out->device, "%s", dev->name);
     int local = is_bound ? node_of(topo, binding) : -1;
-    int devnode = dev ? node_of(topo, device_cpuset(topo, dev)) : -1;
+    int devnode = dev ? node_of(topo, dev->cpuset) : -1;
     const char *dev_name = dev ? dev->name : "none";
     switch (policy) {
     case NUMA_NONE:
@@ -154,7 +192,11 @@ void numa_init(void)
     hwloc_bitmap_t binding = hwloc_bitmap_alloc();
     if (binding && hwloc_get_cpubind(topology, binding, HWLOC_CPUBIND_PROCESS) != 0)
         hwloc_bitmap_zero(binding);
-    numa_decide(topology, binding, policy, opt.ib_device, &numa_chosen);
+    struct numa_device devs[NUMA_MAX_DEVICES];
+    char why[128];
+    int ndev = numa_devices(topology, devs, NUMA_MAX_DEVICES, why, sizeof why);
+    numa_decide(topology, binding, devs, ndev, policy, opt.ib_device, &numa_chosen);
+    numa_devices_free(devs, ndev);
     hwloc_bitmap_free(binding);
     log_verbose(1, "%s", numa_chosen.why);
 }

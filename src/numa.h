@@ -26,8 +26,26 @@ struct numa_choice {
 /* 0, or -1 when s names no policy. */
 int numa_parse_policy(const char *s, enum numa_policy *out);
 
-/* The decision alone.  topo must hold I/O objects (OS devices); binding may be NULL. */
-void numa_decide(hwloc_topology_t topo, hwloc_const_cpuset_t binding, enum numa_policy policy,
+#define NUMA_MAX_DEVICES 16
+
+/* An RDMA device and the CPUs next to it. */
+struct numa_device {
+    char name[64];
+    hwloc_bitmap_t cpuset;
+};
+
+/* The RDMA devices: hwloc's OpenFabrics OS devices when the topology has them (real PCI
+ * devices, or devices described in an XML topology), else libibverbs' list with hwloc's
+ * idea of each one's locality (software devices such as Soft-RoCE have no PCI parent).
+ * Returns how many (at most max), or 0 with the reason in why.  Free with
+ * numa_devices_free. */
+int numa_devices(hwloc_topology_t topo, struct numa_device *out, int max, char *why,
+                 size_t len);
+void numa_devices_free(struct numa_device *d, int n);
+
+/* The decision alone; binding may be NULL. */
+void numa_decide(hwloc_topology_t topo, hwloc_const_cpuset_t binding,
+                 const struct numa_device *devs, int ndev, enum numa_policy policy,
                  const char *ib_device, struct numa_choice *out);
 
 /* At init: loads the topology once, reads this process's binding and decides.  Never fails

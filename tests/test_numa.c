@@ -1,6 +1,7 @@
 /* test_numa: the placement decision (numa_decide) on topologies loaded from XML files in
  * tests/: a 2-socket node with one NIC on socket 1, a 2-socket node with a NIC per socket,
- * and a one-socket laptop without RDMA; ranks bound to different cores, or to none.
+ * and a one-socket laptop without RDMA; ranks bound to different cores, or to none.  The
+ * devices come from the XML (hwloc OS devices), as numa_devices finds them.
  *   usage: test_numa TESTS_SRCDIR */
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +31,17 @@ static hwloc_topology_t load(const char *file)
 static struct numa_choice decide(hwloc_topology_t t, int pu, enum numa_policy p, const char *ib)
 {
     struct numa_choice c;
+    struct numa_device devs[NUMA_MAX_DEVICES];
+    char why[128];
+    int n = numa_devices(t, devs, NUMA_MAX_DEVICES, why, sizeof why);
     hwloc_bitmap_t set = hwloc_bitmap_alloc();
     if (pu >= 0)
         hwloc_bitmap_only(set, (unsigned)pu);
     else
         hwloc_bitmap_copy(set, hwloc_topology_get_topology_cpuset(t));
-    numa_decide(t, set, p, ib, &c);
+    numa_decide(t, set, devs, n, p, ib, &c);
     hwloc_bitmap_free(set);
+    numa_devices_free(devs, n);
     return c;
 }
 

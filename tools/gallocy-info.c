@@ -5,73 +5,60 @@
  *
  *   gallocy-info [--json]
  */
-#include <errno.h>
 #include <hwloc.h>
-#include <hwloc/openfabrics-verbs.h>
-#include <infiniband/verbs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "numa.h"
 #include "options.h"
-
-struct device {
-    char name[64];
-    int numa; /* -1: unknown */
-};
+#include "runtime.h"
 
 struct machine {
     int packages, numa_nodes, cores, pus;
-    struct device dev[16];
+    struct numa_device dev[NUMA_MAX_DEVICES];
     int ndev;
-    char dev_error[128]; /* why there are none, when the list could not be read */
+    char dev_error[128]; /* why there are none */
 };
 
-/* The NUMA node whose CPUs the device sits next to, -1 when hwloc cannot tell. */
-static int device_numa(hwloc_topology_t topo, struct ibv_device *d)
+/* gallocy-info runs without a job launcher: a fatal message just ends it. */
+_Noreturn void rt_abort(int code)
 {
-    hwloc_bitmap_t set = hwloc_bitmap_alloc();
-    int numa = -1;
-    if (set && hwloc_ibv_get_device_cpuset(topo, d, set) == 0) {
-        hwloc_obj_t node = NULL;
-        while ((node = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, node)) != NULL)
-            if (hwloc_bitmap_isincluded(set, node->cpuset) ||
-                hwloc_bitmap_isequal(set, node->cpuset)) {
-                numa = (int)node->os_index;
-                break;
-            }
-    }
-    hwloc_bitmap_free(set);
-    return numa;
+    exit(code);
 }
+
+static int node_of_device(hwloc_topology_t topo, const struct numa_device *d)
+{
+    hwloc_obj_t node = NULL;
+    while ((node = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, node)) != NULL)
+        if (hwloc_bitmap_intersects(d->cpuset, node->cpuset))
+            return (int)node->os_index;
+    return -1;
+}
+
+static int dev_numa[NUMA_MAX_DEVICES];
 
 static void survey(struct machine *m)
 {
     memset(m, 0, sizeof *m);
     hwloc_topology_t topo;
-    if (hwloc_topology_init(&topo) == 0 && hwloc_topology_load(topo) == 0) {
-        m->packages = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE);
-        m->numa_nodes = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
-        m->cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
-        m->pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+    if (hwloc_topology_init(&topo) != 0)
+        return;
+    hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+    if (hwloc_topology_load(topo) != 0) {
+        hwloc_topology_destroy(topo);
+        return;
     }
-    /* The kernels of the build machines have no RDMA support: the list is NULL with ENOSYS,
-     * not empty.  Both mean "no device". */
-    int n = 0;
-    errno = 0;
-    struct ibv_device **list = ibv_get_device_list(&n);
-    if (!list) {
-        snprintf(m->dev_error, sizeof m->dev_error, "ibv_get_device_list: %s",
-                 errno ? strerror(errno) : "no devices");
-    }
-    for (int i = 0; list && i < n && m->ndev < 16; i++) {
-        struct device *d = &m->dev[m->ndev++];
-        snprintf(d->name, sizeof d->name, "%s", ibv_get_device_name(list[i]));
-        d->numa = device_numa(topo, list[i]);
-    }
-    if (list)
-        ibv_free_device_list(list);
+    m->packages = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE);
+    m->numa_nodes = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
+    m->cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+    m->pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+    /* The same list, and the same locality, the library's placement uses. */
+    m->ndev = numa_devices(topo, m->dev, NUMA_MAX_DEVICES, m->dev_error, sizeof m->dev_error);
+    for (int i = 0; i < m->ndev; i++)
+        dev_numa[i] = node_of_device(topo, &m->dev[i]);
+    numa_devices_free(m->dev, m->ndev);
     hwloc_topology_destroy(topo);
 }
 
@@ -96,8 +83,8 @@ static void print_text(const struct machine *m)
     if (m->ndev == 0)
         printf("  none (%s)\n", m->dev_error[0] ? m->dev_error : "the list is empty");
     for (int i = 0; i < m->ndev; i++) {
-        if (m->dev[i].numa >= 0)
-            printf("  %-16s NUMA node %d\n", m->dev[i].name, m->dev[i].numa);
+        if (dev_numa[i] >= 0)
+            printf("  %-16s NUMA node %d\n", m->dev[i].name, dev_numa[i]);
         else
             printf("  %-16s NUMA node unknown\n", m->dev[i].name);
     }
@@ -121,7 +108,7 @@ static void print_json(const struct machine *m)
     printf("  \"rdma_devices\": [");
     for (int i = 0; i < m->ndev; i++)
         printf("%s{\"name\": \"%s\", \"numa_node\": %d}", i ? ", " : "", m->dev[i].name,
-               m->dev[i].numa);
+               dev_numa[i]);
     printf("],\n");
     printf("  \"topology\": {\"packages\": %d, \"numa_nodes\": %d, \"cores\": %d, \"pus\": %d},\n",
            m->packages, m->numa_nodes, m->cores, m->pus);
