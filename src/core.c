@@ -53,6 +53,12 @@ static int check_options(void)
                   ">= 2, GALLOCY_PROGRESS_US >= 0, GALLOCY_HEAP_SIZE >= 1M");
         return -EINVAL;
     }
+    enum numa_policy policy;
+    if (numa_parse_policy(opt.numa, &policy) != 0) {
+        log_error("gallocy_init", "GALLOCY_NUMA=%s is not auto, local, device, interleave or "
+                  "none", opt.numa);
+        return -EINVAL;
+    }
     /* Whole superblocks, whole pages. */
     opt.heap_size = (opt.heap_size + 65535) & ~(size_t)65535;
     opt.coalloc_size = (opt.coalloc_size + GPAGE - 1) & ~(GPAGE - 1);

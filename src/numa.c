@@ -174,11 +174,7 @@ void numa_decide(hwloc_topology_t topo, hwloc_const_cpuset_t binding,
 void numa_init(void)
 {
     enum numa_policy policy = NUMA_AUTO;
-    if (numa_parse_policy(opt.numa, &policy) != 0) {
-        log_error("gallocy_init", "GALLOCY_NUMA=%s is not auto, local, device, interleave or "
-                  "none; placing memory as auto", opt.numa);
-        policy = NUMA_AUTO;
-    }
+    numa_parse_policy(opt.numa, &policy); /* checked by gallocy_init already */
     numa_chosen = (struct numa_choice){.node = -1};
     if (hwloc_topology_init(&topology) != 0)
         return;

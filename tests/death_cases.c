@@ -74,6 +74,13 @@ int main(int argc, char **argv)
         int ok = rc == 0 && p && p[12345] == 7;
         gallocy_free(p);
         return ok_or_fail("numa-bind-fails", ok);
+    } else if (!strcmp(c, "bad-numa")) {
+        setenv("GALLOCY_NUMA", "socket", 1);
+        int rc = gallocy_init(MPI_COMM_WORLD);
+        unsetenv("GALLOCY_NUMA");
+        int rc2 = gallocy_init(MPI_COMM_WORLD);
+        me = gallocy_rank();
+        return ok_or_fail("bad-numa", rc == -EINVAL && rc2 == 0);
     } else if (!strcmp(c, "huge-heap")) {
         setenv("GALLOCY_HEAP_SIZE", "64T", 1);
         int rc = gallocy_init(MPI_COMM_WORLD);

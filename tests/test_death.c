@@ -74,6 +74,8 @@ ANSWERS(t_huge, "huge-heap", 2, "huge-heap-ok", "more than this machine can back
 ANSWERS(t_env, "bad-env", 2, "bad-env-ok", "GALLOCY_PREFETCH=lots is not an integer")
 ANSWERS(t_disagree, "coalloc-disagree", 2, "coalloc-disagree-ok",
         "gallocy_coalloc: ranks passed different arguments", "rank 1 passed (8192, 0)")
+ANSWERS(t_bad_numa, "bad-numa", 2, "bad-numa-ok",
+        "GALLOCY_NUMA=socket is not auto, local, device, interleave or none")
 ANSWERS(t_numa, "numa-bind-fails", 2, "numa-bind-fails-ok",
         "binding the home segment, cache and queues to its NUMA node failed")
 ANSWERS(t_thread, "thread-level", 2, "thread-level-ok", "needs MPI_THREAD_MULTIPLE")
@@ -99,6 +101,7 @@ int main(void)
         {"ranks disagree on coalloc: NULL everywhere", t_disagree},
         {"MPI without THREAD_MULTIPLE: init refuses", t_thread},
         {"NUMA binding fails: reported, job runs on", t_numa},
+        {"bad GALLOCY_NUMA: init fails, retry works", t_bad_numa},
         {NULL, NULL}};
     return cm_main("bad input", tests);
 }
