@@ -36,6 +36,18 @@ static int ok_or_fail(const char *name, int ok)
     return ok ? 0 : 1;
 }
 
+/* gallocy_init with var=value must fail with want, and leave nothing behind: without it,
+ * init works. */
+static int init_refused(const char *name, const char *var, const char *value, int want)
+{
+    setenv(var, value, 1);
+    int rc = gallocy_init(MPI_COMM_WORLD);
+    unsetenv(var);
+    int rc2 = gallocy_init(MPI_COMM_WORLD);
+    me = gallocy_rank();
+    return ok_or_fail(name, rc == want && rc2 == 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *c = argc > 1 ? argv[1] : "";
@@ -51,12 +63,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "before-init")) {
         gallocy_malloc(10);
     } else if (!strcmp(c, "bad-env")) {
-        setenv("GALLOCY_PREFETCH", "lots", 1);
-        int rc = gallocy_init(MPI_COMM_WORLD);
-        unsetenv("GALLOCY_PREFETCH");
-        int rc2 = gallocy_init(MPI_COMM_WORLD); /* nothing was left behind: init works now */
-        me = gallocy_rank();
-        return ok_or_fail("bad-env", rc == -EINVAL && rc2 == 0);
+        return init_refused("bad-env", "GALLOCY_PREFETCH", "lots", -EINVAL);
     } else if (!strcmp(c, "numa-bind-fails")) {
         /* A topology with a NUMA node this machine lacks: binding to it fails, is reported
          * once, and the job runs on unbound. */
@@ -75,19 +82,9 @@ int main(int argc, char **argv)
         gallocy_free(p);
         return ok_or_fail("numa-bind-fails", ok);
     } else if (!strcmp(c, "bad-numa")) {
-        setenv("GALLOCY_NUMA", "socket", 1);
-        int rc = gallocy_init(MPI_COMM_WORLD);
-        unsetenv("GALLOCY_NUMA");
-        int rc2 = gallocy_init(MPI_COMM_WORLD);
-        me = gallocy_rank();
-        return ok_or_fail("bad-numa", rc == -EINVAL && rc2 == 0);
+        return init_refused("bad-numa", "GALLOCY_NUMA", "socket", -EINVAL);
     } else if (!strcmp(c, "huge-heap")) {
-        setenv("GALLOCY_HEAP_SIZE", "64T", 1);
-        int rc = gallocy_init(MPI_COMM_WORLD);
-        unsetenv("GALLOCY_HEAP_SIZE");
-        int rc2 = gallocy_init(MPI_COMM_WORLD);
-        me = gallocy_rank();
-        return ok_or_fail("huge-heap", rc == -ENOMEM && rc2 == 0);
+        return init_refused("huge-heap", "GALLOCY_HEAP_SIZE", "64T", -ENOMEM);
     }
     start();
     if (!strcmp(c, "double-free")) {
