@@ -54,12 +54,6 @@ void alloc_fini(void)
     segment_fini();
 }
 
-/* Offset of p in this rank's segment; >= sp.heap_size when p is not in it. */
-static inline size_t mine(const void *p)
-{
-    return (size_t)((uintptr_t)p - (uintptr_t)segment_base);
-}
-
 /* Allocation failed: apply what other ranks have freed here, give back what this thread's
  * heap holds empty (those frees may have emptied some), and try once more. */
 static void *retry(int cls, size_t size, size_t align_pages)
@@ -145,7 +139,7 @@ static int home_of(const void *p, const char *call)
 void alloc_free_slow(void *p, const char *call)
 {
     CORE_REQUIRE(call);
-    size_t off = mine(p);
+    size_t off = alloc_seg_off(p);
     if (off < sp.heap_size)
         alloc_free_mine(off, call, p, -1);
     else
@@ -176,7 +170,7 @@ size_t alloc_usable_size(const void *p, const char *call)
 void *alloc_realloc(void *p, size_t size)
 {
     const char *call = "gallocy_realloc";
-    size_t old = alloc_usable_size(p, call), off = mine(p);
+    size_t old = alloc_usable_size(p, call), off = alloc_seg_off(p);
     if (off < sp.heap_size) { /* ours: maybe it stays where it is */
         if (old <= SC_MAX && size <= old && sc_size(sc_of(size)) * 2 > old)
             return p; /* fits, and moving would not save half */
@@ -194,9 +188,12 @@ void *alloc_realloc(void *p, size_t size)
 void alloc_sync(int block)
 {
     remote_free_flush(block);
-    remote_free_drain(block);
-    if (block)
+    if (block) {
+        remote_free_drain(1);
         heap_collect();
+    } else {
+        remote_free_poll(); /* the service thread's idle tick: a load unless a batch came */
+    }
 }
 
 void alloc_stats(gallocy_stats_t *s)

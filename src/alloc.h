@@ -30,10 +30,16 @@ __attribute__((always_inline)) static inline void *alloc_malloc(size_t size)
     return alloc_malloc_slow(size);
 }
 
+/* Offset of p in this rank's segment; >= segment_npages * 4096 when p is not in it. */
+static inline size_t alloc_seg_off(const void *p)
+{
+    return (size_t)((uintptr_t)p - (uintptr_t)segment_base);
+}
+
 /* call names the public entry point in messages. */
 __attribute__((always_inline)) static inline void alloc_free(void *p, const char *call)
 {
-    size_t off = (size_t)((uintptr_t)p - (uintptr_t)segment_base);
+    size_t off = alloc_seg_off(p);
     if (__builtin_expect(off < segment_npages * 4096 && heap_free_fast(off), 1))
         return;
     alloc_free_slow(p, call);

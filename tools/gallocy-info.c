@@ -17,7 +17,10 @@
 
 struct machine {
     int packages, numa_nodes, cores, pus;
-    struct numa_device dev[NUMA_MAX_DEVICES];
+    struct {
+        char name[64];
+        int numa; /* -1: unknown */
+    } dev[NUMA_MAX_DEVICES];
     int ndev;
     char dev_error[128]; /* why there are none */
 };
@@ -37,8 +40,6 @@ static int node_of_device(hwloc_topology_t topo, const struct numa_device *d)
     return -1;
 }
 
-static int dev_numa[NUMA_MAX_DEVICES];
-
 static void survey(struct machine *m)
 {
     memset(m, 0, sizeof *m);
@@ -55,10 +56,13 @@ static void survey(struct machine *m)
     m->cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
     m->pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
     /* The same list, and the same locality, the library's placement uses. */
-    m->ndev = numa_devices(topo, m->dev, NUMA_MAX_DEVICES, m->dev_error, sizeof m->dev_error);
-    for (int i = 0; i < m->ndev; i++)
-        dev_numa[i] = node_of_device(topo, &m->dev[i]);
-    numa_devices_free(m->dev, m->ndev);
+    struct numa_device devs[NUMA_MAX_DEVICES];
+    m->ndev = numa_devices(topo, devs, NUMA_MAX_DEVICES, m->dev_error, sizeof m->dev_error);
+    for (int i = 0; i < m->ndev; i++) {
+        memcpy(m->dev[i].name, devs[i].name, sizeof m->dev[i].name); /* both 64, terminated */
+        m->dev[i].numa = node_of_device(topo, &devs[i]);
+    }
+    numa_devices_free(devs, m->ndev);
     hwloc_topology_destroy(topo);
 }
 
@@ -83,8 +87,8 @@ static void print_text(const struct machine *m)
     if (m->ndev == 0)
         printf("  none (%s)\n", m->dev_error[0] ? m->dev_error : "the list is empty");
     for (int i = 0; i < m->ndev; i++) {
-        if (dev_numa[i] >= 0)
-            printf("  %-16s NUMA node %d\n", m->dev[i].name, dev_numa[i]);
+        if (m->dev[i].numa >= 0)
+            printf("  %-16s NUMA node %d\n", m->dev[i].name, m->dev[i].numa);
         else
             printf("  %-16s NUMA node unknown\n", m->dev[i].name);
     }
@@ -108,7 +112,7 @@ static void print_json(const struct machine *m)
     printf("  \"rdma_devices\": [");
     for (int i = 0; i < m->ndev; i++)
         printf("%s{\"name\": \"%s\", \"numa_node\": %d}", i ? ", " : "", m->dev[i].name,
-               dev_numa[i]);
+               m->dev[i].numa);
     printf("],\n");
     printf("  \"topology\": {\"packages\": %d, \"numa_nodes\": %d, \"cores\": %d, \"pus\": %d},\n",
            m->packages, m->numa_nodes, m->cores, m->pus);
