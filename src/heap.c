@@ -337,12 +337,10 @@ int heap_free_slow(struct sb *s, long i, const char *call, const void *p, int se
         /* See heap_free for the plain test and store. */
         if (!__atomic_load_n(&sb_state(s)[i], __ATOMIC_RELAXED))
             bad_free(call, p, sender, "double", s->size);
-        __atomic_store_n(&sb_state(s)[i], 0, __ATOMIC_RELAXED);
-        sb_push_local(s, (uint32_t)i);
-        counter_add(&h->used[s->cls], -(int64_t)s->size);
+        int restore = heap_free_owned(h, s, (uint32_t)i);
         if (s->inuse < s->lo)
             rebin(h, s);
-        if (too_empty(h, (int)s->cls))
+        if (restore)
             keep_invariant(h, (int)s->cls);
         return 1;
     }
