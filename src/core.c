@@ -3,6 +3,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -23,9 +24,27 @@
 #include "transport.h"
 
 int core_ready;
+int core_in_forked_child;
+
+static void in_child(void)
+{
+    if (!__atomic_load_n(&core_ready, __ATOMIC_RELAXED))
+        return;
+    core_in_forked_child = 1;
+    __atomic_store_n(&core_ready, 0, __ATOMIC_RELAXED);
+    log_in_forked_child();
+}
+
+static void watch_fork(void)
+{
+    pthread_atfork(NULL, NULL, in_child);
+}
 
 _Noreturn void core_not_ready(const char *call)
 {
+    if (core_in_forked_child)
+        log_fatal(call, "called in a child made by fork: gallocy's heap and service belong to "
+                  "the parent; a child may exec, or work on its own memory");
     log_fatal(call, "called before gallocy_init (or after gallocy_finalize): call "
               "MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) and then "
               "gallocy_init(MPI_COMM_WORLD) first");
@@ -48,9 +67,11 @@ static int check_options(void)
         return rc;
     }
     if (opt.prefetch < 1 || opt.remote_free_slots < 2 || opt.progress_us < 0 ||
-        opt.heap_size < (1u << 20)) {
+        opt.heap_size < (1u << 20) || opt.ib_port < 1 || opt.ib_port > 255 ||
+        opt.ib_gid_index < -1 || opt.ib_gid_index > 255) {
         log_error("gallocy_init", "GALLOCY_PREFETCH must be >= 1, GALLOCY_REMOTE_FREE_SLOTS "
-                  ">= 2, GALLOCY_PROGRESS_US >= 0, GALLOCY_HEAP_SIZE >= 1M");
+                  ">= 2, GALLOCY_PROGRESS_US >= 0, GALLOCY_HEAP_SIZE >= 1M, GALLOCY_IB_PORT "
+                  "1..255, GALLOCY_IB_GID_INDEX -1..255");
         return -EINVAL;
     }
     enum numa_policy policy;
@@ -108,6 +129,8 @@ void core_fini(void)
 
 int core_init(void)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, watch_fork);
     log_set_rank(rt_rank());
     stats_reset();
     int rc = agree(check_options());
@@ -142,7 +165,15 @@ int core_init(void)
         core_fini();
         return rc;
     }
-    rc = tp_init(sp.alias, sp.total); /* collective, agreed inside */
+    /* What other ranks address: this rank's home segment, the collective region (each rank
+     * homes part of it) and the metadata.  Cached copies of other ranks' pages are private. */
+    struct tp_range exposed[3] = {{space_my_heap_off(), sp.heap_size}};
+    int nexposed = 1;
+    if (sp.coalloc_size)
+        exposed[nexposed++] = (struct tp_range){sp.coalloc_off, sp.coalloc_size};
+    exposed[nexposed++] = (struct tp_range){sp.meta_off, sp.meta_size};
+    /* Collective, agreed inside; the device placement found nearest is a preference. */
+    rc = tp_init(sp.alias, sp.total, exposed, nexposed, numa_chosen.device);
     if (!rc)
         rc = agree(svc_start());
     if (!rc)

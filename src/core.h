@@ -4,6 +4,9 @@
 #define GALLOCY_CORE_H
 
 extern int core_ready;
+/* 1 in a child made by fork of a gallocy process: it inherits no global memory and may not
+ * call gallocy (it may exec, or use its own memory). */
+extern int core_in_forked_child;
 
 /* Collective; the runtime is set up.  0 or a negative code, after a message; on failure
  * everything is torn down again. */

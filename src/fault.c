@@ -73,8 +73,9 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
     size_t off = space_off(addr), page = off / GPAGE, run_end;
     int write = fault_is_write(uctx);
     if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE)) {
-        log_error(NULL, "access to global memory at %p outside gallocy_init..gallocy_finalize",
-                  addr);
+        log_error(NULL, "access to global memory at %p %s", addr, core_in_forked_child ?
+                  "in a child made by fork: the child inherits none of gallocy's memory" :
+                  "outside gallocy_init..gallocy_finalize");
         chain(sig, si, uctx);
         errno = saved_errno;
         return;

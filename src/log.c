@@ -4,12 +4,19 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "options.h"
 #include "runtime.h"
 
 static int log_rank = -1;
+static int forked_child;
+
+void log_in_forked_child(void)
+{
+    forked_child = 1;
+}
 
 void log_set_rank(int rank)
 {
@@ -59,5 +66,7 @@ void log_fatal(const char *call, const char *fmt, ...)
     va_start(ap, fmt);
     emit(call, fmt, ap);
     va_end(ap);
+    if (forked_child)
+        abort();
     rt_abort(1);
 }

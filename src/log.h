@@ -7,6 +7,8 @@ void log_set_rank(int rank);
 void log_error(const char *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Like log_error for GALLOCY_VERBOSE >= level. */
 void log_verbose(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* In a child made by fork: fatal errors end this process only, never the parent's job. */
+void log_in_forked_child(void);
 /* Reports misuse or an unrecoverable failure, then aborts the whole job. */
 _Noreturn void log_fatal(const char *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -63,6 +63,12 @@ int numa_devices(hwloc_topology_t topo, struct numa_device *out, int max, char *
     }
     if (n)
         return n;
+    /* A topology read from a file describes another machine: this one's devices are not
+     * in it. */
+    if (!hwloc_topology_is_thissystem(topo)) {
+        snprintf(why, len, "the topology has no OpenFabrics devices");
+        return 0;
+    }
     /* The kernels of the build machines have no RDMA support: the list is NULL with ENOSYS,
      * not empty.  Both mean "no device". */
     int count = 0;

@@ -74,7 +74,7 @@ long pagerun_alloc(struct pagerun *pr, size_t n, size_t align)
     if (n == 0 || align == 0)
         return -1;
     for (size_t i = 0; i < pr->nfree; i++) {
-        size_t s = (pr->free[i].start + align - 1) / align * align;
+        size_t s = (pr->free[i].start + pr->origin + align - 1) / align * align - pr->origin;
         if (s + n <= pr->free[i].start + pr->free[i].n)
             return carve(pr, i, s, n) ? -1 : (long)s;
     }

@@ -1,11 +1,13 @@
 /* segment: page runs of the home segment under one lock, large blocks, and trimming. */
 #include "segment.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "log.h"
 #include "pagerun.h"
+#include "superblock.h"
 
 uint32_t *segment_page_info;
 char *segment_base;
@@ -26,7 +28,11 @@ int segment_init(const struct segment_config *c)
     segment_npages = c->npages;
     high_water = freed_since_trim = 0;
     large_pages = trimmed_pages = 0;
-    return pagerun_init(&runs, c->npages);
+    if ((uintptr_t)c->base % SB_BYTES)
+        return -EINVAL; /* superblocks are found by offset and must sit at aligned addresses */
+    int rc = pagerun_init(&runs, c->npages);
+    runs.origin = (uintptr_t)c->base / 4096;
+    return rc;
 }
 
 void segment_fini(void)

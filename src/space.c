@@ -13,6 +13,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "stats.h"
+#include "transport.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -21,6 +22,7 @@
 struct space sp = {.fd = -1};
 
 enum { AGREE_ROUNDS = 16 };
+#define BASE_ALIGN ((size_t)2 << 20)
 
 /* Every rank in turn proposes an address its kernel found free; the others try to reserve it
  * there without replacing anything.  The first proposal every rank could take wins. */
@@ -32,9 +34,18 @@ static char *agree_on_base(size_t range)
         uintptr_t cand = 0;
         int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
         if (sp.rank == proposer) {
-            mine = mmap(NULL, range, PROT_NONE, flags, -1, 0);
-            if (mine != MAP_FAILED)
-                cand = (uintptr_t)mine;
+            /* Aligned, so that superblocks and huge pages line up with addresses, not just
+             * with offsets: reserve with slack and give back both ends. */
+            char *wide = mmap(NULL, range + BASE_ALIGN, PROT_NONE, flags, -1, 0);
+            if (wide != MAP_FAILED) {
+                cand = ((uintptr_t)wide + BASE_ALIGN - 1) & ~(uintptr_t)(BASE_ALIGN - 1);
+                size_t head = cand - (uintptr_t)wide;
+                if (head)
+                    munmap(wide, head);
+                if (BASE_ALIGN - head)
+                    munmap((char *)cand + range, BASE_ALIGN - head);
+                mine = (void *)cand;
+            }
         }
         rt_bcast(&cand, sizeof cand, proposer);
         if (cand == 0)
@@ -96,6 +107,10 @@ int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size)
         log_fatal("gallocy_init", "mapping the global range failed: %s", strerror(errno));
     /* ... except this rank's home segment, which is plain local memory. */
     space_protect(space_my_heap_off(), sp.heap_size, PROT_READ | PROT_WRITE);
+    /* A child made by fork gets none of it: its writes would land in the parent's heap
+     * (these are shared mappings) and in memory the RDMA device may be writing. */
+    madvise(sp.base, sp.range, MADV_DONTFORK);
+    madvise(sp.alias, sp.total, MADV_DONTFORK);
     log_verbose(1, "global range %p-%p (%zu MiB per rank, %zu MiB collective)", (void *)sp.base,
                 (void *)(sp.base + sp.range), heap_size >> 20, coalloc_size >> 20);
     return 0;
@@ -142,7 +157,11 @@ void space_protect(size_t off, size_t len, int prot)
 
 void space_discard(size_t off, size_t len)
 {
-    if (len && fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+    /* Registered memory stays pinned to its pages: punching a hole would leave the device
+     * writing pages the mapping no longer shows. */
+    if (tp_pinned)
+        memset(sp.alias + off, 0, len);
+    else if (len && fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
                          (off_t)len) != 0)
         memset(sp.alias + off, 0, len); /* no hole punching here: zero instead */
 }

@@ -56,7 +56,7 @@ static void *svc_main(void *arg)
         if (spins > 0)
             spins--;
         else
-            futex_wait(&req_seq, r, opt.progress_us * 1000L);
+            futex_wait(&req_seq, r, (tp->progress_us ? tp->progress_us : opt.progress_us) * 1000L);
     }
     return NULL;
 }

@@ -13,16 +13,41 @@
 #include "space.h"
 
 const struct tp_ops *tp;
+int tp_pinned;
 
-int tp_init(void *base, size_t size)
+/* Verbs when every rank can use a device: a job runs on one transport. */
+static int choose_verbs(const char *device, int forced)
 {
-    int rc;
-    if (!strcmp(opt.transport, "auto") || !strcmp(opt.transport, "mpi")) {
+    char why[256] = "";
+    int usable = tp_verbs_usable(device, why, sizeof why);
+    if (!usable && forced)
+        log_error("gallocy_init", "GALLOCY_TRANSPORT=verbs, but %s; use GALLOCY_TRANSPORT=mpi "
+                  "(or auto) where there is no RDMA device", why);
+    int all = (int)rt_allreduce_min(usable);
+    if (!all && !forced && rt_rank() == 0)
+        log_verbose(1, "transport: not verbs: %s", usable ? "another rank has no usable RDMA "
+                    "device" : why);
+    return all;
+}
+
+int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
+            const char *device)
+{
+    int rc, forced = !strcmp(opt.transport, "verbs");
+    tp_pinned = 0;
+    if (forced || !strcmp(opt.transport, "auto")) {
+        if (choose_verbs(device, forced)) {
+            rc = tp_verbs_create(base, ranges, nranges, device, &tp);
+            tp_pinned = rc == 0;
+        } else {
+            rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, &tp);
+        }
+    } else if (!strcmp(opt.transport, "mpi")) {
         rc = tp_mpi_create(base, size, &tp);
     } else {
         if (rt_rank() == 0)
             log_error("gallocy_init", "GALLOCY_TRANSPORT=%s: not a transport of this build "
-                      "(it has: auto, mpi)", opt.transport);
+                      "(it has: auto, verbs, mpi)", opt.transport);
         rc = -EINVAL;
     }
     if (rc == 0 && rt_rank() == 0)
@@ -35,6 +60,7 @@ void tp_fini(void)
     if (tp)
         tp->fini();
     tp = NULL;
+    tp_pinned = 0;
 }
 
 int tp_selftest(void)

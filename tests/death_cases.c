@@ -38,11 +38,17 @@ static int ok_or_fail(const char *name, int ok)
 
 /* gallocy_init with var=value must fail with want, and leave nothing behind: without it,
  * init works. */
-static int init_refused(const char *name, const char *var, const char *value, int want)
+static int init_refused_quietly(const char *var, const char *value)
 {
     setenv(var, value, 1);
     int rc = gallocy_init(MPI_COMM_WORLD);
     unsetenv(var);
+    return rc;
+}
+
+static int init_refused(const char *name, const char *var, const char *value, int want)
+{
+    int rc = init_refused_quietly(var, value);
     int rc2 = gallocy_init(MPI_COMM_WORLD);
     me = gallocy_rank();
     return ok_or_fail(name, rc == want && rc2 == 0);
@@ -83,6 +89,21 @@ int main(int argc, char **argv)
         return ok_or_fail("numa-bind-fails", ok);
     } else if (!strcmp(c, "bad-numa")) {
         return init_refused("bad-numa", "GALLOCY_NUMA", "socket", -EINVAL);
+    } else if (!strcmp(c, "verbs-no-device")) {
+        /* Forcing verbs onto a device that is not there fails init by name; the transport
+         * the harness chose works afterwards. */
+        const char *was = getenv("GALLOCY_TRANSPORT");
+        char keep[64];
+        snprintf(keep, sizeof keep, "%s", was ? was : "");
+        setenv("GALLOCY_TRANSPORT", "verbs", 1);
+        int rc = init_refused_quietly("GALLOCY_IB_DEVICE", "nosuchdev");
+        if (was)
+            setenv("GALLOCY_TRANSPORT", keep, 1);
+        else
+            unsetenv("GALLOCY_TRANSPORT");
+        int rc2 = gallocy_init(MPI_COMM_WORLD);
+        me = gallocy_rank();
+        return ok_or_fail("verbs-no-device", rc == -GALLOCY_ERR_TRANSPORT && rc2 == 0);
     } else if (!strcmp(c, "huge-heap")) {
         return init_refused("huge-heap", "GALLOCY_HEAP_SIZE", "64T", -ENOMEM);
     }

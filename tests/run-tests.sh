@@ -4,7 +4,8 @@
 # run's verdicts and one closing line "N passed, N failed" over all runs; exits non-zero on
 # any failure.
 #   usage: run-tests.sh TESTS_DIR      (MPIRUN may name the launcher; GALLOCY_TEST_NP the
-#                                       rank counts, default "1 2 4")
+#                                       rank counts, default "1 2 4"; GALLOCY_TEST_SETTINGS
+#                                       GALLOCY_* settings for every run)
 dir=${1:-tests}
 MPIRUN=${MPIRUN:-mpirun}
 export MPIRUN
@@ -15,7 +16,11 @@ export DEATH_CASES="$dir/death_cases"
 GALLOCY_TEST_SRCDIR=$(dirname "$0")
 export GALLOCY_TEST_SRCDIR
 unset GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH GALLOCY_TRANSPORT GALLOCY_NUMA \
-    GALLOCY_IB_DEVICE
+    GALLOCY_IB_DEVICE GALLOCY_IB_PORT GALLOCY_IB_GID_INDEX
+# GALLOCY_TEST_SETTINGS: "VAR=value ..." for every run (run-verbs-tests.sh: the transport).
+for setting in ${GALLOCY_TEST_SETTINGS:-}; do
+    export "$setting"
+done
 passed=0
 failed=0
 log=$(mktemp)

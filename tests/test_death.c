@@ -78,6 +78,8 @@ ANSWERS(t_bad_numa, "bad-numa", 2, "bad-numa-ok",
         "GALLOCY_NUMA=socket is not auto, local, device, interleave or none")
 ANSWERS(t_numa, "numa-bind-fails", 2, "numa-bind-fails-ok",
         "binding the home segment, cache and queues to its NUMA node failed")
+ANSWERS(t_verbs, "verbs-no-device", 2, "verbs-no-device-ok",
+        "GALLOCY_TRANSPORT=verbs, but no RDMA device")
 ANSWERS(t_thread, "thread-level", 2, "thread-level-ok", "needs MPI_THREAD_MULTIPLE")
 
 int main(void)
@@ -102,6 +104,7 @@ int main(void)
         {"MPI without THREAD_MULTIPLE: init refuses", t_thread},
         {"NUMA binding fails: reported, job runs on", t_numa},
         {"bad GALLOCY_NUMA: init fails, retry works", t_bad_numa},
+        {"GALLOCY_TRANSPORT=verbs without the device: init fails, retry works", t_verbs},
         {NULL, NULL}};
     return cm_main("bad input", tests);
 }

@@ -13,7 +13,7 @@
 #include "sizeclass.h"
 #include "superblock.h"
 
-static char *base;
+static char *base, *mapping;
 static uint32_t *page_info;
 static size_t npages;
 static uint64_t discarded_pages;
@@ -28,8 +28,11 @@ static void discard(size_t page, size_t n)
 static void setup(size_t mib, size_t retain_mib)
 {
     npages = mib << 8;
-    base = mmap(NULL, npages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-                MAP_NORESERVE, -1, 0);
+    /* Superblock-aligned, as the global range is: 64 KiB of slack, start rounded up. */
+    mapping = mmap(NULL, npages * 4096 + SB_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    base = mapping == MAP_FAILED ? MAP_FAILED
+                                 : (char *)(((uintptr_t)mapping + SB_BYTES - 1) & ~(uintptr_t)(SB_BYTES - 1));
     page_info = calloc(npages, sizeof *page_info);
     discarded_pages = 0;
     struct segment_config c = {base, npages, page_info, discard, retain_mib << 8};
@@ -40,7 +43,7 @@ static void teardown(void)
 {
     heap_fini();
     segment_fini();
-    munmap(base, npages * 4096);
+    munmap(mapping, npages * 4096 + SB_BYTES);
     free(page_info);
 }
 

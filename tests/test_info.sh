@@ -12,7 +12,7 @@ verdict() { # NAME STATUS
 names=$(sed -n 's/^GALLOCY_OPTION(\([A-Z_]*\),.*/GALLOCY_\1/p' "$def")
 count=$(echo "$names" | grep -c GALLOCY_)
 text=$("$info")
-json=$(GALLOCY_PREFETCH=3 "$info" --json)
+json=$(env -u GALLOCY_HEAP_SIZE GALLOCY_PREFETCH=3 "$info" --json)
 
 st=0
 [ "$count" -ge 8 ] || st=1
@@ -35,7 +35,7 @@ sq_open=$(printf '%s' "$json" | tr -cd '[' | wc -c)
 sq_close=$(printf '%s' "$json" | tr -cd ']' | wc -c)
 [ "$opens" -eq "$closes" ] && [ "$sq_open" -eq "$sq_close" ] || st=1
 [ "$(printf '%s' "$json" | head -c 1)" = "{" ] && [ "$(printf '%s' "$json" | tail -c 1)" = "}" ] || st=1
-for key in '"version": "' '"build": {"cc": "' '"transports": {"built": ["mpi"], "auto": "' \
+for key in '"version": "' '"build": {"cc": "' '"transports": {"built": ["verbs", "mpi"], "auto": "' \
            '"rdma_devices": [' '"topology": {"packages": '; do
     echo "$json" | grep -qF "$key" || { echo "JSON lacks $key"; st=1; }
 done

@@ -4,6 +4,7 @@
  * touched pages sit on.  Prints "N passed, N failed" on rank 0. */
 #include <gallocy.h>
 #include <hwloc.h>
+#include <hwloc/openfabrics-verbs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,22 @@ int main(int argc, char **argv)
     char *p = gallocy_malloc(len);
     hwloc_membind_policy_t pol = HWLOC_MEMBIND_DEFAULT;
     hwloc_get_area_membind(topo, p, len, nodes, &pol, HWLOC_MEMBIND_BYNODESET);
-    /* No RDMA device here, so auto and device place like local. */
-    int wants_bind = bound && strcmp(policy, "none") && strcmp(policy, "interleave");
+    /* With an RDMA device (the Soft-RoCE VM), auto and device bind to its node, bound
+     * ranks or not; without one, they place like local. */
+    int follows_device = 0, ndev = 0;
+    struct ibv_device **devs = ibv_get_device_list(&ndev);
+    if (devs && ndev > 0 && (!strcmp(policy, "auto") || !strcmp(policy, "device"))) {
+        hwloc_bitmap_t near = hwloc_bitmap_alloc();
+        if (hwloc_ibv_get_device_cpuset(topo, devs[0], near) == 0) {
+            hwloc_cpuset_to_nodeset(topo, near, expect);
+            follows_device = 1;
+        }
+        hwloc_bitmap_free(near);
+    }
+    if (devs)
+        ibv_free_device_list(devs);
+    int wants_bind = (bound || follows_device) && strcmp(policy, "none") &&
+                     strcmp(policy, "interleave");
     tests++;
     if (!strcmp(policy, "interleave"))
         check(pol == HWLOC_MEMBIND_INTERLEAVE, "interleave policy held by the kernel", &failed);

@@ -14,6 +14,7 @@
 #include "numa.h"
 #include "options.h"
 #include "runtime.h"
+#include "verbs_device.h"
 
 struct machine {
     int packages, numa_nodes, cores, pus;
@@ -66,10 +67,21 @@ static void survey(struct machine *m)
     hwloc_topology_destroy(topo);
 }
 
-/* What GALLOCY_TRANSPORT=auto takes.  The verbs transport is not built yet, so MPI it is. */
-static const char *auto_choice(void)
+/* What GALLOCY_TRANSPORT=auto takes on this machine (for a job, every rank must agree):
+ * verbs when the device gallocy would use opens with an active port, else MPI.  why says
+ * what was found. */
+static const char *auto_choice(const struct machine *m, char *why, size_t len)
 {
-    return "mpi";
+    struct ibv_port_attr pa;
+    char desc[160];
+    const char *want = *opt.ib_device ? opt.ib_device : m->ndev ? m->dev[0].name : "";
+    struct ibv_context *c = verbs_device_open(want, *opt.ib_device != 0, (int)opt.ib_port, &pa,
+                                              desc, sizeof desc, why, len);
+    if (!c)
+        return "mpi";
+    snprintf(why, len, "%s is active", desc);
+    ibv_close_device(c);
+    return "verbs";
 }
 
 static void print_text(const struct machine *m)
@@ -79,10 +91,12 @@ static void print_text(const struct machine *m)
     printf("configured with: %s\n", GALLOCY_BUILD_CONFIGURE);
     printf("hwloc: built against API %#x, running %#x\n", (unsigned)HWLOC_API_VERSION,
            hwloc_get_api_version());
+    char why[256];
+    const char *choice = auto_choice(m, why, sizeof why);
     printf("transports:\n");
+    printf("  verbs  built: libibverbs RC queue pairs, RDMA READ/WRITE and atomics\n");
     printf("  mpi    built: MPI-3 passive-target RMA (works wherever MPI's one-sided does)\n");
-    printf("  verbs  not built in this version\n");
-    printf("  auto   takes: %s\n", auto_choice());
+    printf("  auto   takes: %s (%s)\n", choice, why);
     printf("RDMA devices:\n");
     if (m->ndev == 0)
         printf("  none (%s)\n", m->dev_error[0] ? m->dev_error : "the list is empty");
@@ -108,7 +122,11 @@ static void print_json(const struct machine *m)
     printf(", \"configure\": ");
     opt_json_string(stdout, GALLOCY_BUILD_CONFIGURE);
     printf(", \"hwloc_api\": %u},\n", (unsigned)HWLOC_API_VERSION);
-    printf("  \"transports\": {\"built\": [\"mpi\"], \"auto\": \"%s\"},\n", auto_choice());
+    char why[256];
+    printf("  \"transports\": {\"built\": [\"verbs\", \"mpi\"], \"auto\": \"%s\", "
+           "\"why\": ", auto_choice(m, why, sizeof why));
+    opt_json_string(stdout, why);
+    printf("},\n");
     printf("  \"rdma_devices\": [");
     for (int i = 0; i < m->ndev; i++)
         printf("%s{\"name\": \"%s\", \"numa_node\": %d}", i ? ", " : "", m->dev[i].name,

@@ -1,0 +1,763 @@
+/* transport_verbs: libibverbs RC queue pairs to every rank (this one included), one-sided
+ * RDMA READ, WRITE, CMP_AND_SWP and FETCH_AND_ADD against memory registered once at init.
+ *
+ * What is registered: the ranges the caller exposes (this rank's home segment, the
+ * collective region, the metadata: everything other ranks address), plus one private block
+ * of operation records and bounce slots.  A local buffer inside a registered range is used
+ * as it is; any other (cached copies of other ranks' pages, the caller's stack) goes through
+ * a bounce slot: a copy of at most 64 KiB, cheap beside the fault that asked for it.
+ *
+ * Operations are posted under one lock and complete in any order; whichever thread polls
+ * the shared completion queue finishes them (copies a bounced READ out, frees its slot) and
+ * counts them done for the thread that posted them.  flush waits until every operation the
+ * calling thread posted has completed, so a page-block prefetch is one batch of READs and a
+ * release one batch of WRITEs.  Atomics to this rank go through the loopback queue pair
+ * too: an RDMA atomic is atomic only against other RDMA atomics (IBV_ATOMIC_HCA), not
+ * against the CPU's.  A failed completion or a fatal asynchronous event ends the job with
+ * the operation, the peer and the verbs status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <infiniband/verbs.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "gallocy.h"
+#include "log.h"
+#include "options.h"
+#include "runtime.h"
+#include "transport.h"
+#include "verbs_device.h"
+
+#define WHO "gallocy (transport verbs)"
+
+enum {
+    SQ_DEPTH = 128,         /* send work requests in flight per peer */
+    NOPS = 1024,            /* operation records (in flight at once, all peers) */
+    SLOT_BYTES = 64 << 10,  /* one bounce slot */
+    NSLOTS = 64,            /* 4 MiB of bounce memory */
+    POLL_BATCH = 16,
+    STALL_SECONDS = 120,    /* no completion for this long: the peer or the fabric is gone */
+};
+
+/* What one rank exposes, as the others see it. */
+struct remote_range {
+    uint64_t off, len, addr;
+    uint32_t rkey;
+};
+
+/* Exchanged once per pair of ranks at init. */
+struct endpoint {
+    uint32_t qpn, psn;
+    uint16_t lid;
+    uint8_t mtu, is_roce;
+    uint8_t gid[16];
+};
+
+struct waiter { /* one per thread that posts */
+    uint64_t posted;
+    uint64_t completed; /* atomic: completions are counted by whichever thread polls */
+};
+
+struct vop {
+    uint64_t result; /* first: the 8-byte, registered landing place of an atomic */
+    struct waiter *owner;
+    void *copy_to; /* a bounced READ: where its bytes go */
+    uint32_t len;
+    int peer, slot, next_free;
+    enum ibv_wr_opcode opcode;
+};
+
+struct peer {
+    struct ibv_qp *qp;
+    int inflight;
+    struct remote_range rr[TP_MAX_RANGES];
+};
+
+static struct ibv_context *ctx;
+static struct ibv_pd *pd;
+static struct ibv_cq *cq;
+static struct ibv_mr *mrs[TP_MAX_RANGES], *priv_mr;
+static int nmrs;
+static struct peer *peers;
+static int me, nranks;
+static struct vop *ops; /* NOPS records, then NSLOTS bounce slots, in one registered block */
+static char *slots;
+static size_t priv_bytes;
+static int free_op = -1;
+static uint64_t free_slots; /* bit i: slot i free */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t waiter_key;
+static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
+static __thread struct waiter *my_waiter; /* kept across re-initialisations: its counts stay even */
+static char *region_base;
+static char dev_desc[160], link_desc[160];
+
+static const char *opname(enum ibv_wr_opcode op)
+{
+    switch (op) {
+    case IBV_WR_RDMA_READ: return "RDMA READ";
+    case IBV_WR_RDMA_WRITE: return "RDMA WRITE";
+    case IBV_WR_ATOMIC_CMP_AND_SWP: return "ATOMIC CMP_AND_SWP";
+    case IBV_WR_ATOMIC_FETCH_AND_ADD: return "ATOMIC FETCH_AND_ADD";
+    default: return "operation";
+    }
+}
+
+/* --- completions ------------------------------------------------------------------------- */
+
+static void finish(const struct ibv_wc *wc)
+{
+    struct vop *o = &ops[wc->wr_id];
+    if (wc->status != IBV_WC_SUCCESS)
+        log_fatal(WHO, "%s of %u bytes with rank %d failed: %s (verbs status %d, vendor error "
+                  "0x%x); the peer may have died, or the address or key is wrong",
+                  opname(o->opcode), o->len, o->peer, ibv_wc_status_str(wc->status),
+                  (int)wc->status, wc->vendor_err);
+    if (o->copy_to)
+        memcpy(o->copy_to, slots + (size_t)o->slot * SLOT_BYTES, o->len);
+    if (o->slot >= 0)
+        free_slots |= 1ull << o->slot;
+    peers[o->peer].inflight--;
+    struct waiter *w = o->owner;
+    if (o->opcode != IBV_WR_ATOMIC_CMP_AND_SWP && o->opcode != IBV_WR_ATOMIC_FETCH_AND_ADD) {
+        o->next_free = free_op; /* atomics are freed by their poster, after reading result */
+        free_op = (int)wc->wr_id;
+    }
+    __atomic_fetch_add(&w->completed, 1, __ATOMIC_RELEASE);
+}
+
+/* Under the lock.  Returns how many completions it handled. */
+static int poll_locked(void)
+{
+    struct ibv_wc wc[POLL_BATCH];
+    int n = ibv_poll_cq(cq, POLL_BATCH, wc);
+    if (n < 0)
+        log_fatal(WHO, "ibv_poll_cq on %s failed (%d)", dev_desc, n);
+    for (int i = 0; i < n; i++)
+        finish(&wc[i]);
+    return n;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Polls (taking the lock each round, so other threads post meanwhile) until done() holds.
+ * Bounded: a long silence means a peer or the fabric is gone, and is fatal. */
+static void wait_until(int (*done)(const void *), const void *arg, const char *what)
+{
+    double last = 0;
+    int idle = 0;
+    while (!done(arg)) {
+        pthread_mutex_lock(&lock);
+        int n = poll_locked();
+        pthread_mutex_unlock(&lock);
+        if (n) {
+            idle = 0;
+            continue;
+        }
+        if (++idle == 1000)
+            last = now_s();
+        else if (idle > 1000 && idle % 1000 == 0 && now_s() - last > STALL_SECONDS)
+            log_fatal(WHO, "no completion for %d s while waiting for %s on %s: a peer or the "
+                      "fabric is gone", STALL_SECONDS, what, dev_desc);
+        if (idle > 64)
+            sched_yield();
+    }
+}
+
+static void waiter_release(void *p);
+static void waiter_key_create(void)
+{
+    pthread_key_create(&waiter_key, waiter_release);
+}
+
+static struct waiter *waiter_self(void)
+{
+    if (!my_waiter) {
+        my_waiter = calloc(1, sizeof *my_waiter);
+        if (!my_waiter)
+            log_fatal(WHO, "out of memory for a thread's completion counter");
+        pthread_setspecific(waiter_key, my_waiter);
+    }
+    return my_waiter;
+}
+
+static int all_mine_done(const void *arg)
+{
+    const struct waiter *w = arg;
+    return __atomic_load_n(&w->completed, __ATOMIC_ACQUIRE) == w->posted;
+}
+
+/* A thread that exits with operations in flight would leave their counter dangling. */
+static void waiter_release(void *p)
+{
+    struct waiter *w = p;
+    if (ops)
+        wait_until(all_mine_done, w, "a finishing thread's operations");
+    free(w);
+}
+
+/* --- posting ----------------------------------------------------------------------------- */
+
+static int may_post(int peer, int want_slot)
+{
+    return free_op >= 0 && peers[peer].inflight < SQ_DEPTH && (!want_slot || free_slots);
+}
+
+/* Under the lock: an operation record (and a bounce slot when want_slot), polling for one. */
+static struct vop *op_take(int peer, int want_slot, enum ibv_wr_opcode opcode)
+{
+    double start = 0;
+    for (long round = 0; !may_post(peer, want_slot); round++) {
+        if (!poll_locked()) {
+            pthread_mutex_unlock(&lock);
+            sched_yield();
+            pthread_mutex_lock(&lock);
+        }
+        if (round == 1000)
+            start = now_s();
+        else if (round > 1000 && round % 1000 == 0 && now_s() - start > STALL_SECONDS)
+            log_fatal(WHO, "no room to post %s to rank %d for %d s on %s", opname(opcode), peer,
+                      STALL_SECONDS, dev_desc);
+    }
+    struct vop *o = &ops[free_op];
+    free_op = o->next_free;
+    o->slot = -1;
+    if (want_slot) {
+        o->slot = __builtin_ctzll(free_slots);
+        free_slots &= ~(1ull << o->slot);
+    }
+    o->peer = peer;
+    o->opcode = opcode;
+    o->copy_to = NULL;
+    o->owner = waiter_self();
+    return o;
+}
+
+static const struct remote_range *remote_range(int peer, uint64_t off, size_t len,
+                                               enum ibv_wr_opcode op)
+{
+    for (int i = 0; i < TP_MAX_RANGES; i++) {
+        const struct remote_range *r = &peers[peer].rr[i];
+        if (r->len && off >= r->off && off - r->off + len <= r->len)
+            return r;
+    }
+    log_fatal(WHO, "%s of %zu bytes at offset 0x%llx of rank %d: not in memory that rank "
+              "registered (a gallocy bug)", opname(op), len, (unsigned long long)off, peer);
+}
+
+/* The lkey of [p, p+len) when it lies in registered memory, else 0 (bounce it). */
+static uint32_t local_key(const void *p, size_t len)
+{
+    for (int i = 0; i < nmrs; i++) {
+        uintptr_t a = (uintptr_t)mrs[i]->addr;
+        if ((uintptr_t)p >= a && (uintptr_t)p - a + len <= mrs[i]->length)
+            return mrs[i]->lkey;
+    }
+    return 0;
+}
+
+/* Under the lock. */
+static void post(struct vop *o, struct ibv_send_wr *wr, struct ibv_sge *sge)
+{
+    struct ibv_send_wr *bad = NULL;
+    wr->wr_id = (uint64_t)(o - ops);
+    wr->sg_list = sge;
+    wr->num_sge = 1;
+    wr->opcode = o->opcode;
+    wr->send_flags = IBV_SEND_SIGNALED;
+    wr->next = NULL;
+    o->len = sge->length;
+    int rc = ibv_post_send(peers[o->peer].qp, wr, &bad);
+    if (rc)
+        log_fatal(WHO, "posting %s of %u bytes to rank %d failed: %s", opname(o->opcode),
+                  sge->length, o->peer, strerror(rc));
+    peers[o->peer].inflight++;
+    o->owner->posted++;
+}
+
+/* One READ or WRITE of at most a slot (bounced) or of any length (registered local side). */
+static void rdma(enum ibv_wr_opcode opcode, char *local, int rank, uint64_t off, size_t len)
+{
+    const struct remote_range *r = remote_range(rank, off, len, opcode);
+    uint32_t lkey = local_key(local, len);
+    pthread_mutex_lock(&lock);
+    struct vop *o = op_take(rank, !lkey, opcode);
+    struct ibv_sge sge = {.addr = (uintptr_t)local, .length = (uint32_t)len, .lkey = lkey};
+    if (!lkey) {
+        char *slot = slots + (size_t)o->slot * SLOT_BYTES;
+        sge.addr = (uintptr_t)slot;
+        sge.lkey = priv_mr->lkey;
+        if (opcode == IBV_WR_RDMA_WRITE)
+            memcpy(slot, local, len);
+        else
+            o->copy_to = local;
+    }
+    struct ibv_send_wr wr = {0};
+    wr.wr.rdma.remote_addr = r->addr + (off - r->off);
+    wr.wr.rdma.rkey = r->rkey;
+    post(o, &wr, &sge);
+    pthread_mutex_unlock(&lock);
+}
+
+static void transfer(enum ibv_wr_opcode opcode, char *local, int rank, uint64_t off,
+                     size_t len)
+{
+    while (len) {
+        size_t chunk = len;
+        if (!local_key(local, len) && chunk > SLOT_BYTES)
+            chunk = SLOT_BYTES;
+        else if (chunk > (1u << 30))
+            chunk = 1u << 30;
+        rdma(opcode, local, rank, off, chunk);
+        local += chunk;
+        off += chunk;
+        len -= chunk;
+    }
+}
+
+static void verbs_get(void *dst, int rank, uint64_t off, size_t len)
+{
+    if (rank == me) {
+        memcpy(dst, region_base + off, len);
+        return;
+    }
+    transfer(IBV_WR_RDMA_READ, dst, rank, off, len);
+}
+
+static void verbs_put(int rank, uint64_t off, const void *src, size_t len)
+{
+    if (rank == me) {
+        memcpy(region_base + off, src, len);
+        return;
+    }
+    transfer(IBV_WR_RDMA_WRITE, (char *)src, rank, off, len);
+}
+
+static void verbs_flush(int rank)
+{
+    (void)rank; /* every operation of this thread: a superset, and one counter to wait on */
+    if (my_waiter)
+        wait_until(all_mine_done, my_waiter, "outstanding reads and writes");
+}
+
+static int atomic_done(const void *arg)
+{
+    const struct vop *o = arg;
+    const struct waiter *w = o->owner;
+    return __atomic_load_n(&w->completed, __ATOMIC_ACQUIRE) == w->posted;
+}
+
+static uint64_t atomic_op(enum ibv_wr_opcode opcode, int rank, uint64_t off, uint64_t a,
+                          uint64_t b)
+{
+    const struct remote_range *r = remote_range(rank, off, 8, opcode);
+    pthread_mutex_lock(&lock);
+    struct vop *o = op_take(rank, 0, opcode);
+    struct ibv_sge sge = {.addr = (uintptr_t)&o->result, .length = 8, .lkey = priv_mr->lkey};
+    struct ibv_send_wr wr = {0};
+    wr.wr.atomic.remote_addr = r->addr + (off - r->off);
+    wr.wr.atomic.rkey = r->rkey;
+    wr.wr.atomic.compare_add = a;
+    wr.wr.atomic.swap = b;
+    post(o, &wr, &sge);
+    pthread_mutex_unlock(&lock);
+    wait_until(atomic_done, o, opname(opcode)); /* with every earlier operation of the thread */
+    uint64_t v = __atomic_load_n(&o->result, __ATOMIC_ACQUIRE);
+    pthread_mutex_lock(&lock);
+    o->next_free = free_op;
+    free_op = (int)(o - ops);
+    pthread_mutex_unlock(&lock);
+    return v;
+}
+
+static uint64_t verbs_fetch_add(int rank, uint64_t off, uint64_t v)
+{
+    return atomic_op(IBV_WR_ATOMIC_FETCH_AND_ADD, rank, off, v, 0);
+}
+
+static uint64_t verbs_compare_swap(int rank, uint64_t off, uint64_t expected, uint64_t desired)
+{
+    return atomic_op(IBV_WR_ATOMIC_CMP_AND_SWP, rank, off, expected, desired);
+}
+
+/* --- asynchronous events: the service thread looks while idle ---------------------------- */
+
+static int peer_of_qp(const struct ibv_qp *qp)
+{
+    for (int i = 0; i < nranks; i++)
+        if (peers[i].qp == qp)
+            return i;
+    return -1;
+}
+
+static void verbs_progress(void)
+{
+    struct pollfd pfd = {.fd = ctx->async_fd, .events = POLLIN};
+    if (poll(&pfd, 1, 0) <= 0)
+        return;
+    struct ibv_async_event ev;
+    if (ibv_get_async_event(ctx, &ev))
+        return;
+    enum ibv_event_type type = ev.event_type;
+    int peer = -1;
+    if (type == IBV_EVENT_QP_FATAL || type == IBV_EVENT_QP_REQ_ERR ||
+        type == IBV_EVENT_QP_ACCESS_ERR)
+        peer = peer_of_qp(ev.element.qp);
+    ibv_ack_async_event(&ev);
+    switch (type) {
+    case IBV_EVENT_QP_FATAL:
+    case IBV_EVENT_QP_REQ_ERR:
+    case IBV_EVENT_QP_ACCESS_ERR:
+        log_fatal(WHO, "asynchronous event on the queue pair to rank %d: %s", peer,
+                  ibv_event_type_str(type));
+    case IBV_EVENT_CQ_ERR:
+    case IBV_EVENT_DEVICE_FATAL:
+    case IBV_EVENT_PORT_ERR:
+        log_fatal(WHO, "asynchronous event on %s: %s", dev_desc, ibv_event_type_str(type));
+    default:
+        log_verbose(1, "%s: %s", dev_desc, ibv_event_type_str(type));
+    }
+}
+
+/* --- set-up and teardown ----------------------------------------------------------------- */
+
+static void verbs_fini(void)
+{
+    if (peers)
+        for (int i = 0; i < nranks; i++)
+            if (peers[i].qp)
+                ibv_destroy_qp(peers[i].qp);
+    free(peers);
+    peers = NULL;
+    for (int i = 0; i < nmrs; i++)
+        ibv_dereg_mr(mrs[i]);
+    nmrs = 0;
+    if (priv_mr)
+        ibv_dereg_mr(priv_mr);
+    priv_mr = NULL;
+    if (ops)
+        munmap(ops, priv_bytes);
+    ops = NULL;
+    if (cq)
+        ibv_destroy_cq(cq);
+    cq = NULL;
+    if (pd)
+        ibv_dealloc_pd(pd);
+    pd = NULL;
+    if (ctx)
+        ibv_close_device(ctx);
+    ctx = NULL;
+}
+
+static const struct tp_ops verbs_ops = {
+    .name = "verbs",
+    .get = verbs_get,
+    .put = verbs_put,
+    .flush = verbs_flush,
+    .fetch_add = verbs_fetch_add,
+    .compare_swap = verbs_compare_swap,
+    .progress = verbs_progress,
+    .progress_us = 20000, /* only asynchronous events to look at: no target-side help */
+    .fini = verbs_fini,
+};
+
+/* RoCE: GALLOCY_IB_GID_INDEX, else the RoCE v2 GID of the interface's IPv4 address (a GID
+ * of the form ::ffff:a.b.c.d), else any RoCE v2 GID, else RoCE v1.  -1 when none. */
+static int choose_gid(int port, int table_len, char *why, size_t len)
+{
+    if (opt.ib_gid_index >= 0) {
+        if (opt.ib_gid_index >= table_len) {
+            snprintf(why, len, "GALLOCY_IB_GID_INDEX=%ld: %s has %d GIDs", opt.ib_gid_index,
+                     dev_desc, table_len);
+            return -1;
+        }
+        return (int)opt.ib_gid_index;
+    }
+    int best = -1, best_score = 0;
+    for (int i = 0; i < table_len; i++) {
+        struct ibv_gid_entry e;
+        if (ibv_query_gid_ex(ctx, (uint32_t)port, (uint32_t)i, &e, 0))
+            continue;
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        int v4 = !memcmp(e.gid.raw, v4mapped, sizeof v4mapped);
+        int score = e.gid_type == IBV_GID_TYPE_ROCE_V2 ? (v4 ? 3 : 2) : 1;
+        if (score > best_score) {
+            best = i;
+            best_score = score;
+        }
+    }
+    if (best < 0)
+        snprintf(why, len, "%s has no usable RoCE GID (is the interface up, with an "
+                 "address?)", dev_desc);
+    return best;
+}
+
+static int has_cap_ipc_lock(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long caps = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "CapEff: %llx", &caps) == 1)
+            break;
+    fclose(f);
+    return (caps >> 14) & 1; /* CAP_IPC_LOCK */
+}
+
+int tp_verbs_memlock_ok(size_t need, unsigned long long limit, int privileged)
+{
+    return privileged || limit == (unsigned long long)RLIM_INFINITY || need <= limit;
+}
+
+static int check_memlock(size_t need, char *why, size_t len)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
+        tp_verbs_memlock_ok(need, rl.rlim_cur, has_cap_ipc_lock()))
+        return 0;
+    snprintf(why, len, "registering the heap needs %zu MiB of locked memory, but "
+             "RLIMIT_MEMLOCK is %llu KiB: raise it (`ulimit -l unlimited`, or a memlock line in "
+             "/etc/security/limits.conf), or lower GALLOCY_HEAP_SIZE and GALLOCY_COALLOC_SIZE",
+             (need + (1 << 20) - 1) >> 20, (unsigned long long)rl.rlim_cur >> 10);
+    return -1;
+}
+
+static int create_qps(const struct ibv_device_attr *da)
+{
+    int depth = SQ_DEPTH < da->max_qp_wr ? SQ_DEPTH : da->max_qp_wr;
+    int cqe = nranks * depth;
+    cq = ibv_create_cq(ctx, cqe < da->max_cqe ? cqe : da->max_cqe, NULL, NULL, 0);
+    if (!cq)
+        return -1;
+    for (int i = 0; i < nranks; i++) {
+        struct ibv_qp_init_attr ia = {
+            .send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_RC,
+            .cap = {.max_send_wr = (uint32_t)depth, .max_recv_wr = 1, .max_send_sge = 1,
+                    .max_recv_sge = 1},
+        };
+        peers[i].qp = ibv_create_qp(pd, &ia);
+        if (!peers[i].qp)
+            return -1;
+        struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .port_num = (uint8_t)opt.ib_port,
+                                .qp_access_flags = IBV_ACCESS_REMOTE_READ |
+                                    IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC};
+        if (ibv_modify_qp(peers[i].qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+                          IBV_QP_ACCESS_FLAGS))
+            return -1;
+    }
+    return 0;
+}
+
+static int connect_qp(struct ibv_qp *qp, const struct endpoint *mine,
+                      const struct endpoint *theirs, int gid_index, int rd_atomic)
+{
+    struct ibv_qp_attr a = {
+        .qp_state = IBV_QPS_RTR,
+        .path_mtu = (enum ibv_mtu)(mine->mtu < theirs->mtu ? mine->mtu : theirs->mtu),
+        .dest_qp_num = theirs->qpn,
+        .rq_psn = theirs->psn,
+        .max_dest_rd_atomic = (uint8_t)rd_atomic,
+        .min_rnr_timer = 12,
+        .ah_attr = {.port_num = (uint8_t)opt.ib_port, .dlid = theirs->lid},
+    };
+    if (mine->is_roce) {
+        a.ah_attr.is_global = 1;
+        memcpy(a.ah_attr.grh.dgid.raw, theirs->gid, 16);
+        a.ah_attr.grh.sgid_index = (uint8_t)gid_index;
+        a.ah_attr.grh.hop_limit = 64;
+    }
+    if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+                      IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
+        return -1;
+    struct ibv_qp_attr s = {.qp_state = IBV_QPS_RTS, .timeout = 14, .retry_cnt = 7,
+                            .rnr_retry = 7, .sq_psn = mine->psn,
+                            .max_rd_atomic = (uint8_t)rd_atomic};
+    return ibv_modify_qp(qp, &s, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+                         IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC) ? -1 : 0;
+}
+
+/* The local half: device, memlock, registrations, queue pairs.  0, or -1 with why. */
+static int setup_local(const char *device, const struct tp_range *ranges, int nranges,
+                       void *base, struct endpoint *eps, struct remote_range *mine, int *gid_index,
+                       int *rd_atomic, char *why, size_t len)
+{
+    struct ibv_port_attr pa;
+    ctx = verbs_device_open(*opt.ib_device ? opt.ib_device : device, *opt.ib_device != 0,
+                            (int)opt.ib_port, &pa, dev_desc, sizeof dev_desc, why, len);
+    if (!ctx)
+        return -1;
+    struct ibv_device_attr da;
+    if (ibv_query_device(ctx, &da)) {
+        snprintf(why, len, "ibv_query_device(%s): %s", dev_desc, strerror(errno));
+        return -1;
+    }
+    if (da.atomic_cap == IBV_ATOMIC_NONE) {
+        snprintf(why, len, "%s has no RDMA atomics", dev_desc);
+        return -1;
+    }
+    int roce = pa.link_layer == IBV_LINK_LAYER_ETHERNET;
+    *gid_index = 0;
+    if (roce && (*gid_index = choose_gid((int)opt.ib_port, pa.gid_tbl_len, why, len)) < 0)
+        return -1;
+    union ibv_gid gid = {0};
+    if (roce && ibv_query_gid(ctx, (uint8_t)opt.ib_port, *gid_index, &gid)) {
+        snprintf(why, len, "ibv_query_gid(%s, %d) failed", dev_desc, *gid_index);
+        return -1;
+    }
+    if (roce) {
+        char addr[64];
+        const uint8_t *g = gid.raw;
+        if (g[10] == 0xff && g[11] == 0xff)
+            snprintf(addr, sizeof addr, "%u.%u.%u.%u", g[12], g[13], g[14], g[15]);
+        else
+            snprintf(addr, sizeof addr, "%02x%02x:%02x%02x:...:%02x%02x", g[0], g[1], g[2], g[3],
+                     g[14], g[15]);
+        snprintf(link_desc, sizeof link_desc, "RoCE, GID index %d (%s)", *gid_index, addr);
+    } else {
+        snprintf(link_desc, sizeof link_desc, "InfiniBand, LID %u", pa.lid);
+    }
+    *rd_atomic = da.max_qp_rd_atom < 16 ? da.max_qp_rd_atom : 16;
+    if (*rd_atomic < 1)
+        *rd_atomic = 1;
+
+    priv_bytes = (sizeof(struct vop) * NOPS + 4095) / 4096 * 4096 + (size_t)NSLOTS * SLOT_BYTES;
+    size_t need = priv_bytes;
+    for (int i = 0; i < nranges; i++)
+        need += ranges[i].len;
+    if (check_memlock(need, why, len))
+        return -1;
+    pd = ibv_alloc_pd(ctx);
+    void *blk = mmap(NULL, priv_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!pd || blk == MAP_FAILED) {
+        snprintf(why, len, "out of memory for %s's protection domain or bounce buffers", dev_desc);
+        return -1;
+    }
+    madvise(blk, priv_bytes, MADV_DONTFORK);
+    ops = blk;
+    slots = (char *)blk + (priv_bytes - (size_t)NSLOTS * SLOT_BYTES);
+    const int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+                       IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC;
+    priv_mr = ibv_reg_mr(pd, blk, priv_bytes, IBV_ACCESS_LOCAL_WRITE);
+    for (int i = 0; i < nranges && priv_mr; i++) {
+        char *p = (char *)base + ranges[i].off;
+        madvise(p, ranges[i].len, MADV_DONTFORK);
+        if (!(mrs[nmrs] = ibv_reg_mr(pd, p, ranges[i].len, access))) {
+            snprintf(why, len, "registering %zu MiB with %s failed: %s (the whole heap is "
+                     "registered at init: lower GALLOCY_HEAP_SIZE and GALLOCY_COALLOC_SIZE to "
+                     "what the job needs)", ranges[i].len >> 20, dev_desc, strerror(errno));
+            return -1;
+        }
+        mine[i] = (struct remote_range){.off = ranges[i].off, .len = ranges[i].len,
+                                        .addr = (uintptr_t)p, .rkey = mrs[nmrs]->rkey};
+        nmrs++;
+    }
+    if (!priv_mr) {
+        snprintf(why, len, "registering bounce buffers with %s failed: %s", dev_desc,
+                 strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < NOPS; i++)
+        ops[i].next_free = i + 1 < NOPS ? i + 1 : -1;
+    free_op = 0;
+    free_slots = NSLOTS == 64 ? ~0ull : (1ull << NSLOTS) - 1;
+    if (create_qps(&da)) {
+        snprintf(why, len, "creating queue pairs on %s failed: %s", dev_desc, strerror(errno));
+        return -1;
+    }
+    unsigned seed = (unsigned)me * 2654435761u ^ (unsigned)time(NULL);
+    for (int i = 0; i < nranks; i++) {
+        eps[i] = (struct endpoint){.qpn = peers[i].qp->qp_num, .psn = rand_r(&seed) & 0xffffff,
+                                   .lid = pa.lid, .mtu = (uint8_t)pa.active_mtu,
+                                   .is_roce = (uint8_t)roce};
+        memcpy(eps[i].gid, gid.raw, 16);
+    }
+    return 0;
+}
+
+int tp_verbs_usable(const char *device, char *why, size_t len)
+{
+    struct ibv_port_attr pa;
+    char desc[160];
+    struct ibv_context *c = verbs_device_open(*opt.ib_device ? opt.ib_device : device,
+                                              *opt.ib_device != 0, (int)opt.ib_port, &pa, desc,
+                                              sizeof desc, why, len);
+    if (c)
+        ibv_close_device(c);
+    return c != NULL;
+}
+
+int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, const char *device,
+                    const struct tp_ops **out)
+{
+    me = rt_rank();
+    nranks = rt_size();
+    region_base = base;
+    if (nranges > TP_MAX_RANGES)
+        log_fatal(WHO, "%d ranges to register, at most %d", nranges, TP_MAX_RANGES);
+    pthread_once(&waiter_once, waiter_key_create);
+    char why[400] = "";
+    int gid_index = 0, rd_atomic = 1;
+    size_t n = (size_t)nranks;
+    struct endpoint *eps = calloc(n, sizeof *eps), *all_eps = calloc(n * n, sizeof *eps);
+    struct remote_range mine[TP_MAX_RANGES] = {{0}};
+    struct remote_range *all_rr = calloc(n * TP_MAX_RANGES, sizeof *all_rr);
+    peers = calloc(n, sizeof *peers);
+    int ok = eps && all_eps && all_rr && peers;
+    if (!ok)
+        snprintf(why, sizeof why, "out of memory for %d peers' queue pairs", nranks);
+    else
+        ok = setup_local(device, ranges, nranges, base, eps, mine, &gid_index, &rd_atomic, why,
+                         sizeof why) == 0;
+    if (!ok)
+        log_error("gallocy_init", "the verbs transport cannot start: %s", why);
+    ok = (int)rt_allreduce_min(ok);
+    if (ok) {
+        /* Rank i's endpoint for rank j lands at all_eps[i*n + j]. */
+        rt_allgather(eps, all_eps, n * sizeof *eps);
+        rt_allgather(mine, all_rr, TP_MAX_RANGES * sizeof *all_rr);
+        for (int i = 0; i < nranks; i++) {
+            memcpy(peers[i].rr, all_rr + (size_t)i * TP_MAX_RANGES, sizeof peers[i].rr);
+            if (connect_qp(peers[i].qp, &eps[i], &all_eps[(size_t)i * n + (size_t)me], gid_index,
+                           rd_atomic)) {
+                log_error("gallocy_init", "connecting the queue pair to rank %d on %s failed: %s",
+                          i, dev_desc, strerror(errno));
+                ok = 0;
+                break;
+            }
+        }
+        ok = (int)rt_allreduce_min(ok);
+    }
+    free(eps);
+    free(all_eps);
+    free(all_rr);
+    if (!ok) {
+        verbs_fini();
+        return -GALLOCY_ERR_TRANSPORT;
+    }
+    fcntl(ctx->async_fd, F_SETFL, fcntl(ctx->async_fd, F_GETFL) | O_NONBLOCK);
+    if (me == 0)
+        log_verbose(1, "verbs: %s, %s, RC queue pairs to %d ranks", dev_desc, link_desc, nranks);
+    *out = &verbs_ops;
+    return 0;
+}
+
+/* For tests: makes every later operation to rank use a wrong remote key. */
+void tp_verbs_corrupt_rkey(int rank)
+{
+    for (int i = 0; i < TP_MAX_RANGES; i++)
+        peers[rank].rr[i].rkey ^= 0x5a5a5a;
+}

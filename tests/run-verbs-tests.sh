@@ -1,0 +1,94 @@
+#!/bin/sh
+# run-verbs-tests.sh: the verbs transport on a real RDMA device.  Run it inside the
+# Soft-RoCE VM, on a tree built on the host:
+#     ../shared/rxe-vm/rxe-run -t 2400 -- sh tests/run-verbs-tests.sh tests
+# It runs the verbs tests alone (test_verbs at 2 and 4 ranks), a READ with a bad remote key
+# and an RLIMIT_MEMLOCK too small for the heap (each must end the job with a message naming
+# the problem), then the whole make-check suite (run-tests.sh) with GALLOCY_TRANSPORT=verbs
+# at 2 and 4 ranks.  Prints "N passed, N failed" over all of it; exits non-zero on a failure.
+dir=${1:-tests}
+src=$(dirname "$0")
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+if ! ibv_devices 2>/dev/null | grep -q rxe; then
+    echo "run-verbs-tests.sh: no RDMA device here; run it inside ../shared/rxe-vm/rxe-run"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# add_verdict LABEL STATUS: counts a run whose closing line is "N passed, N failed".
+add_verdict() {
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "*** $1: ended (status $2) without a verdict"
+        failed=$((failed + 1))
+        return
+    fi
+    p=${line%% passed*}
+    f=${line#*passed, }
+    f=${f%% failed*}
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$2" -ne 0 ] && [ "$f" -eq 0 ] && { echo "*** $1: status $2"; failed=$((failed + 1)); }
+}
+
+# expect_death LABEL SECONDS NEEDLE... -- COMMAND...: the command must fail, in time, and
+# say every needle.
+expect_death() {
+    label=$1 secs=$2
+    shift 2
+    needles=""
+    while [ "$1" != "--" ]; do needles="$needles|$1"; shift; done
+    shift
+    echo "=== $label"
+    timeout "$secs" "$@" >"$log" 2>&1
+    rc=$?
+    ok=1
+    [ $rc -eq 0 ] || [ $rc -eq 124 ] && ok=0
+    grep -q survived "$log" && ok=0
+    IFS='|'
+    for n in $needles; do
+        [ -n "$n" ] && ! grep -qF "$n" "$log" && { echo "*** missing: $n"; ok=0; }
+    done
+    unset IFS
+    if [ $ok -eq 1 ]; then
+        grep gallocy "$log" | head -n 2
+        echo "ok   $label"
+        passed=$((passed + 1))
+    else
+        cat "$log"
+        echo "FAIL $label (status $rc)"
+        failed=$((failed + 1))
+    fi
+}
+
+for np in 2 4; do
+    echo "=== test_verbs, $np ranks"
+    timeout 600 mpirun -np $np "$dir/test_verbs" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    add_verdict "test_verbs, $np ranks" $rc
+done
+
+expect_death "a READ with a bad remote key ends the job, named" 300 \
+    "RDMA READ of 64 bytes with rank 1 failed" "remote access error" -- \
+    mpirun -np 2 "$dir/test_verbs" bad-rkey
+
+# Without CAP_IPC_LOCK, a 1 MiB locked-memory limit cannot hold a 64 MiB heap.
+expect_death "RLIMIT_MEMLOCK too small: init fails, saying how much is needed" 300 \
+    "RLIMIT_MEMLOCK is 1024 KiB" "ulimit -l unlimited" -- \
+    setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock sh -c \
+    "ulimit -l 1024 && GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M mpirun -np 2 $dir/../examples/hello"
+
+echo "=== the whole suite over verbs"
+GALLOCY_TEST_SETTINGS="GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M GALLOCY_COALLOC_SIZE=64M" \
+    GALLOCY_TEST_NP="2 4" sh "$src/run-tests.sh" "$dir" 2>&1 | tee "$log"
+add_verdict "the whole suite over verbs" 0
+
+echo "=== all verbs runs"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
