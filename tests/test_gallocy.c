@@ -1,6 +1,9 @@
-/* test_gallocy: the CUnit suites that run under mpirun (1, 2 and 4 ranks). */
+/* test_gallocy: the CUnit suites that run under mpirun (1, 2 and 4 ranks).
+ *   test_gallocy [SUITE...]   runs the named suites only (alloc, coherence, sync, coalloc,
+ *                             signals); all of them without arguments. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "suites.h"
 
@@ -32,6 +35,13 @@ int main(int argc, char **argv)
     register_sync_tests();
     register_coalloc_tests();
     register_signal_tests();
+    if (argc > 1)
+        for (CU_pSuite s = CU_get_registry()->pSuite; s; s = s->pNext) {
+            int named = 0;
+            for (int i = 1; i < argc; i++)
+                named |= !strcmp(argv[i], s->pName);
+            CU_set_suite_active(s, named ? CU_TRUE : CU_FALSE);
+        }
     int failed = cm_run(me, reduce_failures);
     CU_cleanup_registry();
     gallocy_finalize();
