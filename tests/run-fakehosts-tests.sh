@@ -12,8 +12,7 @@ dir=$(cd "${2:-tests}" && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 unset GALLOCY_TRANSPORT GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH
-passed=0
-failed=0
+. "$(dirname "$0")/verdicts.sh"
 log=$(mktemp)
 trap 'rm -f "$log"; "$fakehosts" down >/dev/null 2>&1' EXIT
 ucx="--mca osc ucx -x UCX_TLS=tcp,self"
@@ -27,18 +26,7 @@ run() { # LABEL SECONDS COMMAND...
     rc=$?
     grep -vE '^ok ' "$log" | tail -n 30
     echo "(${label}: $(( $(date +%s) - start )) s)"
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
-    if [ -z "$line" ]; then
-        [ $rc -eq 124 ] && echo "*** $label: timed out after $secs s" || echo "*** $label: ended (status $rc) without a verdict"
-        failed=$((failed + 1))
-        return
-    fi
-    p=${line%% passed*}
-    f=${line#*passed, }
-    f=${f%% failed*}
-    passed=$((passed + p))
-    failed=$((failed + f))
-    [ $rc -ne 0 ] && [ "$f" -eq 0 ] && { echo "*** $label: status $rc"; failed=$((failed + 1)); }
+    tally "$label" $rc "$log"
 }
 
 # shellcheck disable=SC2086

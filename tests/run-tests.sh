@@ -21,13 +21,11 @@ unset GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH GALLOCY_TRANSPORT 
 for setting in ${GALLOCY_TEST_SETTINGS:-}; do
     export "$setting"
 done
-passed=0
-failed=0
+. "$(dirname "$0")/verdicts.sh"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-# run LABEL SECONDS COMMAND...: runs it, shows its output, adds its closing line to the
-# totals; a run that ends without one (crash, hang) counts as one failure.
+# run LABEL SECONDS COMMAND...: runs it, shows its output, adds its verdict to the totals.
 run() {
     label=$1 secs=$2
     shift 2
@@ -35,18 +33,7 @@ run() {
     timeout "$secs" "$@" >"$log" 2>&1
     rc=$?
     cat "$log"
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
-    if [ -z "$line" ]; then
-        [ $rc -eq 124 ] && echo "*** $label: timed out after $secs s" || echo "*** $label: ended (status $rc) without a verdict"
-        failed=$((failed + 1))
-        return
-    fi
-    p=${line%% passed*}
-    f=${line#*passed, }
-    f=${f%% failed*}
-    passed=$((passed + p))
-    failed=$((failed + f))
-    [ $rc -ne 0 ] && [ "$f" -eq 0 ] && { echo "*** $label: status $rc"; failed=$((failed + 1)); }
+    tally "$label" $rc "$log"
 }
 
 run "unit tests" 300 "$dir/test_unit"

@@ -15,26 +15,9 @@ if ! ibv_devices 2>/dev/null | grep -q rxe; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-passed=0
-failed=0
+. "$src/verdicts.sh"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-
-# add_verdict LABEL STATUS: counts a run whose closing line is "N passed, N failed".
-add_verdict() {
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
-    if [ -z "$line" ]; then
-        echo "*** $1: ended (status $2) without a verdict"
-        failed=$((failed + 1))
-        return
-    fi
-    p=${line%% passed*}
-    f=${line#*passed, }
-    f=${f%% failed*}
-    passed=$((passed + p))
-    failed=$((failed + f))
-    [ "$2" -ne 0 ] && [ "$f" -eq 0 ] && { echo "*** $1: status $2"; failed=$((failed + 1)); }
-}
 
 # expect_death LABEL SECONDS NEEDLE... -- COMMAND...: the command must fail, in time, and
 # say every needle.
@@ -71,7 +54,7 @@ for np in 2 4; do
     timeout 600 mpirun -np $np "$dir/test_verbs" >"$log" 2>&1
     rc=$?
     cat "$log"
-    add_verdict "test_verbs, $np ranks" $rc
+    tally "test_verbs, $np ranks" $rc "$log"
 done
 
 expect_death "a READ with a bad remote key ends the job, named" 300 \
@@ -87,7 +70,7 @@ expect_death "RLIMIT_MEMLOCK too small: init fails, saying how much is needed" 3
 echo "=== the whole suite over verbs"
 GALLOCY_TEST_SETTINGS="GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M GALLOCY_COALLOC_SIZE=64M" \
     GALLOCY_TEST_NP="2 4" sh "$src/run-tests.sh" "$dir" 2>&1 | tee "$log"
-add_verdict "the whole suite over verbs" 0
+tally "the whole suite over verbs" 0 "$log"
 
 echo "=== all verbs runs"
 echo "$passed passed, $failed failed"
