@@ -51,7 +51,10 @@ static void *svc_main(void *arg)
             spins = SPIN_POLLS;
             continue;
         }
-        tp->progress();
+        /* A transport with a cadence of its own is looked at once per idle tick, not on every
+         * spin after a fetch. */
+        if (!tp->progress_us || !spins)
+            tp->progress();
         alloc_sync(0);
         if (spins > 0)
             spins--;

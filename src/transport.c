@@ -19,11 +19,13 @@ int tp_pinned;
 static int choose_verbs(const char *device, int forced)
 {
     char why[256] = "";
-    int usable = tp_verbs_usable(device, why, sizeof why);
+    int usable = tp_verbs_open(device, why, sizeof why);
     if (!usable && forced)
         log_error("gallocy_init", "GALLOCY_TRANSPORT=verbs, but %s; use GALLOCY_TRANSPORT=mpi "
                   "(or auto) where there is no RDMA device", why);
     int all = (int)rt_allreduce_min(usable);
+    if (!all)
+        tp_verbs_close();
     if (!all && !forced && rt_rank() == 0)
         log_verbose(1, "transport: not verbs: %s", usable ? "another rank has no usable RDMA "
                     "device" : why);
@@ -37,7 +39,7 @@ int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
     tp_pinned = 0;
     if (forced || !strcmp(opt.transport, "auto")) {
         if (choose_verbs(device, forced)) {
-            rc = tp_verbs_create(base, ranges, nranges, device, &tp);
+            rc = tp_verbs_create(base, ranges, nranges, &tp);
             tp_pinned = rc == 0;
         } else {
             rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, &tp);

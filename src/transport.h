@@ -48,10 +48,14 @@ int tp_selftest(void);
 
 /* Backends. */
 int tp_mpi_create(void *base, size_t size, const struct tp_ops **out);
-/* 1 when the device (GALLOCY_IB_DEVICE, else device, else the first) is present with an
- * active port; else 0 and why. */
-int tp_verbs_usable(const char *device, char *why, size_t len);
-int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, const char *device,
+/* Opens the device (GALLOCY_IB_DEVICE, else device, else the first) and keeps it for
+ * tp_verbs_create: 1 when it is present with an active port; else 0 and why.  tp_verbs_close
+ * lets it go when the job takes another transport. */
+int tp_verbs_open(const char *device, char *why, size_t len);
+void tp_verbs_close(void);
+/* Collective, after tp_verbs_open: registers the ranges (the caller keeps them out of forked
+ * children, MADV_DONTFORK) and connects every rank. */
+int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges,
                     const struct tp_ops **out);
 /* The RLIMIT_MEMLOCK verdict: registering need bytes under limit, with CAP_IPC_LOCK or not. */
 int tp_verbs_memlock_ok(size_t need, unsigned long long limit, int privileged);

@@ -97,6 +97,7 @@ static pthread_key_t waiter_key;
 static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
 static __thread struct waiter *my_waiter; /* kept across re-initialisations: its counts stay even */
 static char *region_base;
+static struct ibv_port_attr port_attr; /* of the port opened */
 static char dev_desc[160], link_desc[160];
 
 static const char *opname(enum ibv_wr_opcode op)
@@ -152,26 +153,37 @@ static double now_s(void)
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* Rounds of polling that completed nothing.  The clock is read once per 1000 of them. */
+struct stall {
+    long idle;
+    double since;
+};
+
+/* 1 once polling has completed nothing for STALL_SECONDS: a peer or the fabric is gone. */
+static int stalled(struct stall *st, int completed)
+{
+    if (completed) {
+        st->idle = 0;
+        return 0;
+    }
+    if (++st->idle == 1000)
+        st->since = now_s();
+    return st->idle > 1000 && st->idle % 1000 == 0 && now_s() - st->since > STALL_SECONDS;
+}
+
 /* Polls (taking the lock each round, so other threads post meanwhile) until done() holds.
- * Bounded: a long silence means a peer or the fabric is gone, and is fatal. */
+ * Bounded: a long silence is fatal. */
 static void wait_until(int (*done)(const void *), const void *arg, const char *what)
 {
-    double last = 0;
-    int idle = 0;
+    struct stall st = {0};
     while (!done(arg)) {
         pthread_mutex_lock(&lock);
         int n = poll_locked();
         pthread_mutex_unlock(&lock);
-        if (n) {
-            idle = 0;
-            continue;
-        }
-        if (++idle == 1000)
-            last = now_s();
-        else if (idle > 1000 && idle % 1000 == 0 && now_s() - last > STALL_SECONDS)
+        if (stalled(&st, n))
             log_fatal(WHO, "no completion for %d s while waiting for %s on %s: a peer or the "
                       "fabric is gone", STALL_SECONDS, what, dev_desc);
-        if (idle > 64)
+        if (!n && st.idle > 64)
             sched_yield();
     }
 }
@@ -218,18 +230,17 @@ static int may_post(int peer, int want_slot)
 /* Under the lock: an operation record (and a bounce slot when want_slot), polling for one. */
 static struct vop *op_take(int peer, int want_slot, enum ibv_wr_opcode opcode)
 {
-    double start = 0;
-    for (long round = 0; !may_post(peer, want_slot); round++) {
-        if (!poll_locked()) {
+    struct stall st = {0};
+    while (!may_post(peer, want_slot)) {
+        int n = poll_locked();
+        if (stalled(&st, n))
+            log_fatal(WHO, "no room to post %s to rank %d for %d s on %s: a peer or the "
+                      "fabric is gone", opname(opcode), peer, STALL_SECONDS, dev_desc);
+        if (!n) {
             pthread_mutex_unlock(&lock);
             sched_yield();
             pthread_mutex_lock(&lock);
         }
-        if (round == 1000)
-            start = now_s();
-        else if (round > 1000 && round % 1000 == 0 && now_s() - start > STALL_SECONDS)
-            log_fatal(WHO, "no room to post %s to rank %d for %d s on %s", opname(opcode), peer,
-                      STALL_SECONDS, dev_desc);
     }
     struct vop *o = &ops[free_op];
     free_op = o->next_free;
@@ -287,11 +298,12 @@ static void post(struct vop *o, struct ibv_send_wr *wr, struct ibv_sge *sge)
     o->owner->posted++;
 }
 
-/* One READ or WRITE of at most a slot (bounced) or of any length (registered local side). */
-static void rdma(enum ibv_wr_opcode opcode, char *local, int rank, uint64_t off, size_t len)
+/* One READ or WRITE: from or to local with its lkey (registered), or through a bounce slot
+ * (lkey 0, len at most a slot). */
+static void rdma(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int rank, uint64_t off,
+                 size_t len)
 {
     const struct remote_range *r = remote_range(rank, off, len, opcode);
-    uint32_t lkey = local_key(local, len);
     pthread_mutex_lock(&lock);
     struct vop *o = op_take(rank, !lkey, opcode);
     struct ibv_sge sge = {.addr = (uintptr_t)local, .length = (uint32_t)len, .lkey = lkey};
@@ -314,13 +326,11 @@ static void rdma(enum ibv_wr_opcode opcode, char *local, int rank, uint64_t off,
 static void transfer(enum ibv_wr_opcode opcode, char *local, int rank, uint64_t off,
                      size_t len)
 {
+    uint32_t lkey = local_key(local, len);
+    size_t max = lkey ? (size_t)1 << 30 : SLOT_BYTES;
     while (len) {
-        size_t chunk = len;
-        if (!local_key(local, len) && chunk > SLOT_BYTES)
-            chunk = SLOT_BYTES;
-        else if (chunk > (1u << 30))
-            chunk = 1u << 30;
-        rdma(opcode, local, rank, off, chunk);
+        size_t chunk = len < max ? len : max;
+        rdma(opcode, local, lkey, rank, off, chunk);
         local += chunk;
         off += chunk;
         len -= chunk;
@@ -352,13 +362,6 @@ static void verbs_flush(int rank)
         wait_until(all_mine_done, my_waiter, "outstanding reads and writes");
 }
 
-static int atomic_done(const void *arg)
-{
-    const struct vop *o = arg;
-    const struct waiter *w = o->owner;
-    return __atomic_load_n(&w->completed, __ATOMIC_ACQUIRE) == w->posted;
-}
-
 static uint64_t atomic_op(enum ibv_wr_opcode opcode, int rank, uint64_t off, uint64_t a,
                           uint64_t b)
 {
@@ -373,7 +376,7 @@ static uint64_t atomic_op(enum ibv_wr_opcode opcode, int rank, uint64_t off, uin
     wr.wr.atomic.swap = b;
     post(o, &wr, &sge);
     pthread_mutex_unlock(&lock);
-    wait_until(atomic_done, o, opname(opcode)); /* with every earlier operation of the thread */
+    wait_until(all_mine_done, o->owner, opname(opcode)); /* with the thread's earlier ones */
     uint64_t v = __atomic_load_n(&o->result, __ATOMIC_ACQUIRE);
     pthread_mutex_lock(&lock);
     o->next_free = free_op;
@@ -410,25 +413,21 @@ static void verbs_progress(void)
     struct ibv_async_event ev;
     if (ibv_get_async_event(ctx, &ev))
         return;
-    enum ibv_event_type type = ev.event_type;
-    int peer = -1;
-    if (type == IBV_EVENT_QP_FATAL || type == IBV_EVENT_QP_REQ_ERR ||
-        type == IBV_EVENT_QP_ACCESS_ERR)
-        peer = peer_of_qp(ev.element.qp);
-    ibv_ack_async_event(&ev);
-    switch (type) {
+    const char *name = ibv_event_type_str(ev.event_type);
+    switch (ev.event_type) {
     case IBV_EVENT_QP_FATAL:
     case IBV_EVENT_QP_REQ_ERR:
     case IBV_EVENT_QP_ACCESS_ERR:
-        log_fatal(WHO, "asynchronous event on the queue pair to rank %d: %s", peer,
-                  ibv_event_type_str(type));
+        log_fatal(WHO, "asynchronous event on the queue pair to rank %d: %s",
+                  peer_of_qp(ev.element.qp), name);
     case IBV_EVENT_CQ_ERR:
     case IBV_EVENT_DEVICE_FATAL:
     case IBV_EVENT_PORT_ERR:
-        log_fatal(WHO, "asynchronous event on %s: %s", dev_desc, ibv_event_type_str(type));
+        log_fatal(WHO, "asynchronous event on %s: %s", dev_desc, name);
     default:
-        log_verbose(1, "%s: %s", dev_desc, ibv_event_type_str(type));
+        log_verbose(1, "%s: %s", dev_desc, name);
     }
+    ibv_ack_async_event(&ev);
 }
 
 /* --- set-up and teardown ----------------------------------------------------------------- */
@@ -590,16 +589,13 @@ static int connect_qp(struct ibv_qp *qp, const struct endpoint *mine,
                          IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC) ? -1 : 0;
 }
 
-/* The local half: device, memlock, registrations, queue pairs.  0, or -1 with why. */
-static int setup_local(const char *device, const struct tp_range *ranges, int nranges,
-                       void *base, struct endpoint *eps, struct remote_range *mine, int *gid_index,
+/* The local half, on the device tp_verbs_open opened: memlock, registrations, queue pairs.
+ * 0, or -1 with why. */
+static int setup_local(const struct tp_range *ranges, int nranges, void *base,
+                       struct endpoint *eps, struct remote_range *mine, int *gid_index,
                        int *rd_atomic, char *why, size_t len)
 {
-    struct ibv_port_attr pa;
-    ctx = verbs_device_open(*opt.ib_device ? opt.ib_device : device, *opt.ib_device != 0,
-                            (int)opt.ib_port, &pa, dev_desc, sizeof dev_desc, why, len);
-    if (!ctx)
-        return -1;
+    const struct ibv_port_attr pa = port_attr;
     struct ibv_device_attr da;
     if (ibv_query_device(ctx, &da)) {
         snprintf(why, len, "ibv_query_device(%s): %s", dev_desc, strerror(errno));
@@ -654,7 +650,6 @@ static int setup_local(const char *device, const struct tp_range *ranges, int nr
     priv_mr = ibv_reg_mr(pd, blk, priv_bytes, IBV_ACCESS_LOCAL_WRITE);
     for (int i = 0; i < nranges && priv_mr; i++) {
         char *p = (char *)base + ranges[i].off;
-        madvise(p, ranges[i].len, MADV_DONTFORK);
         if (!(mrs[nmrs] = ibv_reg_mr(pd, p, ranges[i].len, access))) {
             snprintf(why, len, "registering %zu MiB with %s failed: %s (the whole heap is "
                      "registered at init: lower GALLOCY_HEAP_SIZE and GALLOCY_COALLOC_SIZE to "
@@ -688,19 +683,21 @@ static int setup_local(const char *device, const struct tp_range *ranges, int nr
     return 0;
 }
 
-int tp_verbs_usable(const char *device, char *why, size_t len)
+int tp_verbs_open(const char *device, char *why, size_t len)
 {
-    struct ibv_port_attr pa;
-    char desc[160];
-    struct ibv_context *c = verbs_device_open(*opt.ib_device ? opt.ib_device : device,
-                                              *opt.ib_device != 0, (int)opt.ib_port, &pa, desc,
-                                              sizeof desc, why, len);
-    if (c)
-        ibv_close_device(c);
-    return c != NULL;
+    if (!ctx)
+        ctx = verbs_device_open(*opt.ib_device ? opt.ib_device : device, *opt.ib_device != 0,
+                                (int)opt.ib_port, &port_attr, dev_desc, sizeof dev_desc, why,
+                                len);
+    return ctx != NULL;
 }
 
-int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, const char *device,
+void tp_verbs_close(void)
+{
+    verbs_fini();
+}
+
+int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges,
                     const struct tp_ops **out)
 {
     me = rt_rank();
@@ -717,11 +714,12 @@ int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, cons
     struct remote_range *all_rr = calloc(n * TP_MAX_RANGES, sizeof *all_rr);
     peers = calloc(n, sizeof *peers);
     int ok = eps && all_eps && all_rr && peers;
-    if (!ok)
+    if (!ctx)
+        snprintf(why, sizeof why, "no device was opened (tp_verbs_open)");
+    else if (!ok)
         snprintf(why, sizeof why, "out of memory for %d peers' queue pairs", nranks);
-    else
-        ok = setup_local(device, ranges, nranges, base, eps, mine, &gid_index, &rd_atomic, why,
-                         sizeof why) == 0;
+    ok = ok && ctx && setup_local(ranges, nranges, base, eps, mine, &gid_index, &rd_atomic, why,
+                                  sizeof why) == 0;
     if (!ok)
         log_error("gallocy_init", "the verbs transport cannot start: %s", why);
     ok = (int)rt_allreduce_min(ok);

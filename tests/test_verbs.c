@@ -167,7 +167,8 @@ int main(int argc, char **argv)
     }
     region = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     struct tp_range whole = {0, REGION};
-    if (tp_verbs_create(region, &whole, 1, "", &v) != 0) {
+    if (!tp_verbs_open("", err, sizeof err) || tp_verbs_create(region, &whole, 1, &v) != 0) {
+        fprintf(stderr, "%s\n", err);
         if (me == 0)
             printf("0 passed, 1 failed\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
