@@ -28,9 +28,14 @@ static size_t pageinfo_meta_off(void)
     return sp.meta_off + meta_pageinfo_off((size_t)opt.remote_free_slots);
 }
 
-static void discard_pages(size_t page, size_t n)
+/* Heap pages need not read zero afterwards (calloc clears): registered memory, which cannot
+ * go back while the device may write it, is simply kept. */
+static int discard_pages(size_t page, size_t n)
 {
+    if (tp_pinned)
+        return 0;
     space_discard(space_my_heap_off() + page * GPAGE, n * GPAGE);
+    return 1;
 }
 
 int alloc_init(void)

@@ -24,7 +24,6 @@ static size_t nslots;
 static uint64_t sb_count[SC_COUNT];
 static int ready;
 
-
 /* --- bins ------------------------------------------------------------------------------- */
 
 static void bin_insert(struct heap *h, struct sb *s)
@@ -164,11 +163,10 @@ static void release(struct heap *h, struct sb *s)
     pthread_mutex_unlock(&global_lock);
 }
 
-
 /* Restores the invariant of class c by giving the global heap superblocks at least f = 1/4
  * empty, emptiest first.  When used < 3/4 cap one always exists: were every superblock at
  * least 3/4 full, so would be their sum. */
-static void keep_invariant(struct heap *h, int c)
+void heap_keep_invariant(struct heap *h, int c)
 {
     while (too_empty(h, c)) {
         struct sb *victim = NULL;
@@ -204,7 +202,7 @@ static void collect_mine(int give_back)
                     release(h, s);
             }
     for (int c = 0; c < SC_COUNT; c++)
-        keep_invariant(h, c);
+        heap_keep_invariant(h, c);
 }
 
 void heap_collect(void)
@@ -273,7 +271,7 @@ __attribute__((noinline)) static void *refill(struct heap *h, int cls)
 {
     struct sb *s = h->cur[cls];
     if (s && collect(h, s) && too_empty(h, cls))
-        keep_invariant(h, cls);
+        heap_keep_invariant(h, cls);
     if ((s = h->cur[cls]) != NULL && s->local != SB_NONE)
         return take(h, s);
     for (int b = SB_FULL - 1; b >= 0; b--)
@@ -284,7 +282,7 @@ __attribute__((noinline)) static void *refill(struct heap *h, int cls)
     for (s = h->bins[cls][SB_FULL]; s; s = s->next)
         if (collect(h, s)) {
             if (too_empty(h, cls))
-                keep_invariant(h, cls);
+                heap_keep_invariant(h, cls);
             return refill(h, cls); /* s now sits in a bin with room, or was given back */
         }
     pthread_mutex_lock(&global_lock);
@@ -312,40 +310,35 @@ void *heap_malloc_slow(int cls)
 
 /* Misuse found by heap_free: out of the fast path, so its frame stays small. */
 __attribute__((cold, noinline, noreturn)) static void bad_free(const char *call, const void *p,
-                                                            int sender, const char *what,
+                                                            int sender, int interior,
                                                             uint32_t size)
 {
     char who[40] = "";
     if (sender >= 0)
         snprintf(who, sizeof who, " (freed by rank %d)", sender);
-    if (what[0] == 'i')
+    if (interior)
         log_fatal(call, "%p points inside a %u-byte block, not at its start%s", p, size, who);
     log_fatal(call, "double free of %p (a %u-byte block already free)%s", p, size, who);
-}
-
-void heap_free_slow_invariant(struct heap *h, int cls)
-{
-    keep_invariant(h, cls);
 }
 
 int heap_free_slow(struct sb *s, long i, const char *call, const void *p, int sender)
 {
     if (i < 0)
-        bad_free(call, p, sender, "interior", s->size);
+        bad_free(call, p, sender, 1, s->size);
     struct heap *h = heap_mine;
     if (h && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h) {
-        /* See heap_free for the plain test and store. */
+        /* See heap_free_fast for the plain test and store. */
         if (!__atomic_load_n(&sb_state(s)[i], __ATOMIC_RELAXED))
-            bad_free(call, p, sender, "double", s->size);
+            bad_free(call, p, sender, 0, s->size);
         int restore = heap_free_owned(h, s, (uint32_t)i);
         if (s->inuse < s->lo)
             rebin(h, s);
         if (restore)
-            keep_invariant(h, (int)s->cls);
+            heap_keep_invariant(h, (int)s->cls);
         return 1;
     }
     if (!sb_mark_free(s, (uint32_t)i))
-        bad_free(call, p, sender, "double", s->size);
+        bad_free(call, p, sender, 0, s->size);
     sb_push_thread(s, (uint32_t)i); /* only the owner may touch its local list */
     return 1;
 }

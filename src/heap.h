@@ -11,8 +11,8 @@
  * new superblock only when all of its class are full, so allocation keeps the invariant;
  * frees restore it.  Empty superblocks go back to the segment.
  *
- * The owning thread allocates and frees without locks or shared writes beyond one atomic
- * exchange per free.  Another thread's free pushes the block on the superblock's thread-free
+ * The owning thread allocates and frees without locks or atomic read-modify-writes.  Another
+ * thread's free pushes the block on the superblock's thread-free
  * list (one compare-and-swap, no lock); the owner collects those when it runs out. */
 #ifndef GALLOCY_HEAP_H
 #define GALLOCY_HEAP_H
@@ -50,7 +50,8 @@ static inline struct sb *heap_desc_of(size_t off)
 }
 
 void *heap_malloc_slow(int cls);
-void heap_free_slow_invariant(struct heap *h, int cls);
+/* Gives the global heap superblocks of class cls until h keeps the invariant again. */
+void heap_keep_invariant(struct heap *h, int cls);
 int heap_free_slow(struct sb *s, long i, const char *call, const void *p, int sender);
 
 static inline void counter_add(uint64_t *c, int64_t d)
@@ -69,9 +70,6 @@ static inline int too_empty(const struct heap *h, int c)
     return too_empty_at(h->used[c], h->cap[c]);
 }
 
-/* A block of class cls; NULL when the segment is full (or gallocy is not initialised).
- * Inline: the fast path takes a free block of the current superblock when that leaves the
- * superblock in its fullness bin. */
 /* The fast path alone: a free block of the current superblock when taking it leaves the
  * superblock in its fullness bin; NULL otherwise (then heap_malloc_slow). */
 __attribute__((always_inline)) static inline void *heap_malloc_fast(int cls)
@@ -86,6 +84,7 @@ __attribute__((always_inline)) static inline void *heap_malloc_fast(int cls)
     return NULL;
 }
 
+/* A block of class cls; NULL when the segment is full (or gallocy is not initialised). */
 static inline void *heap_malloc(int cls)
 {
     void *p = heap_malloc_fast(cls);
@@ -119,7 +118,7 @@ __attribute__((always_inline)) static inline int heap_free_fast(size_t off)
                          __atomic_load_n(&sb_state(s)[i], __ATOMIC_RELAXED) && s->inuse > s->lo,
                          1)) {
         if (__builtin_expect(heap_free_owned(h, s, (uint32_t)i), 0))
-            heap_free_slow_invariant(h, (int)s->cls); /* restore the invariant */
+            heap_keep_invariant(h, (int)s->cls);
         return 1;
     }
     return 0;

@@ -31,8 +31,7 @@ static int bound(hwloc_topology_t topo, hwloc_const_cpuset_t binding)
            !hwloc_bitmap_isincluded(hwloc_topology_get_topology_cpuset(topo), binding);
 }
 
-/* The node sharing the most PUs with set; -1 when none does. */
-static int node_of(hwloc_topology_t topo, hwloc_const_cpuset_t set)
+int numa_node_of(hwloc_topology_t topo, hwloc_const_cpuset_t set)
 {
     int best = -1, best_weight = 0;
     hwloc_bitmap_t common = hwloc_bitmap_alloc();
@@ -139,8 +138,8 @@ void numa_decide(hwloc_topology_t topo, hwloc_const_cpuset_t binding,
                                                   ib_device, note, sizeof note);
     if (dev)
         snprintf(out->device, sizeof out->device, "%s", dev->name);
-    int local = is_bound ? node_of(topo, binding) : -1;
-    int devnode = dev ? node_of(topo, dev->cpuset) : -1;
+    int local = is_bound ? numa_node_of(topo, binding) : -1;
+    int devnode = dev ? numa_node_of(topo, dev->cpuset) : -1;
     const char *dev_name = dev ? dev->name : "none";
     switch (policy) {
     case NUMA_NONE:

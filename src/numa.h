@@ -43,6 +43,9 @@ int numa_devices(hwloc_topology_t topo, struct numa_device *out, int max, char *
                  size_t len);
 void numa_devices_free(struct numa_device *d, int n);
 
+/* OS index of the NUMA node sharing the most PUs with set; -1 when none does. */
+int numa_node_of(hwloc_topology_t topo, hwloc_const_cpuset_t set);
+
 /* The decision alone; binding may be NULL. */
 void numa_decide(hwloc_topology_t topo, hwloc_const_cpuset_t binding,
                  const struct numa_device *devs, int ndev, enum numa_policy policy,

@@ -65,7 +65,10 @@ static void trim_locked(void)
         size_t s = runs.free[i].start, e = s + runs.free[i].n;
         if (e > high_water)
             e = high_water;
-        cfg.discard(s, e - s);
+        if (!cfg.discard(s, e - s)) {
+            cfg.retain_pages = SIZE_MAX; /* the memory cannot go back: keep all of it */
+            return;
+        }
         __atomic_fetch_add(&trimmed_pages, e - s, __ATOMIC_RELAXED);
     }
     /* Free runs at the top are never backed again until handed out. */

@@ -22,7 +22,9 @@ struct segment_config {
     char *base;          /* page 0 */
     size_t npages;
     uint32_t *page_info; /* npages entries, zeroed */
-    void (*discard)(size_t page, size_t n); /* give the memory of these pages back */
+    /* Gives the memory of these pages back to the system: 1, or 0 when it cannot (pinned
+     * memory), and then the segment stops trimming. */
+    int (*discard)(size_t page, size_t n);
     size_t retain_pages; /* freed pages kept backed before a trim */
 };
 
@@ -33,7 +35,7 @@ extern uint32_t *segment_page_info;
 extern char *segment_base;
 extern size_t segment_npages;
 
-/* A run of n pages whose first page is a multiple of align; -1 when the segment is full. */
+/* A run of n pages whose address is a multiple of align pages; -1 when the segment is full. */
 long segment_alloc(size_t n, size_t align);
 void segment_free(size_t page, size_t n);
 

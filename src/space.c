@@ -158,10 +158,9 @@ void space_protect(size_t off, size_t len, int prot)
 void space_discard(size_t off, size_t len)
 {
     /* Registered memory stays pinned to its pages: punching a hole would leave the device
-     * writing pages the mapping no longer shows. */
-    if (tp_pinned)
+     * writing pages the mapping no longer shows.  There, and where holes cannot be punched,
+     * the pages are zeroed instead. */
+    if (len && (tp_pinned || fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                       (off_t)off, (off_t)len) != 0))
         memset(sp.alias + off, 0, len);
-    else if (len && fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-                         (off_t)len) != 0)
-        memset(sp.alias + off, 0, len); /* no hole punching here: zero instead */
 }

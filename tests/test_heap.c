@@ -17,11 +17,16 @@ static char *base, *mapping;
 static uint32_t *page_info;
 static size_t npages;
 static uint64_t discarded_pages;
+static int pinned, discard_calls; /* pinned: discard refuses, as with registered memory */
 
-static void discard(size_t page, size_t n)
+static int discard(size_t page, size_t n)
 {
+    discard_calls++;
+    if (pinned)
+        return 0;
     madvise(base + page * 4096, n * 4096, MADV_DONTNEED);
     discarded_pages += n;
+    return 1;
 }
 
 /* A fresh segment of mib MiB that keeps retain_mib MiB of freed pages. */
@@ -35,6 +40,7 @@ static void setup(size_t mib, size_t retain_mib)
                                  : (char *)(((uintptr_t)mapping + SB_BYTES - 1) & ~(uintptr_t)(SB_BYTES - 1));
     page_info = calloc(npages, sizeof *page_info);
     discarded_pages = 0;
+    discard_calls = 0;
     struct segment_config c = {base, npages, page_info, discard, retain_mib << 8};
     CU_ASSERT_FATAL(base != MAP_FAILED && page_info && segment_init(&c) == 0 && heap_init() == 0);
 }
@@ -330,6 +336,25 @@ static void test_exhaustion(void)
     teardown();
 }
 
+/* Memory that cannot go back (pinned for RDMA) is asked for once, then kept: nothing is
+ * counted as trimmed, and later frees do not try again. */
+static void test_pinned_kept(void)
+{
+    pinned = 1;
+    setup(8, 1);
+    for (int round = 0; round < 8; round++) {
+        void *p = large_alloc(2 << 20, 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        memset(p, 1, 2 << 20);
+        h_free(p);
+    }
+    CU_ASSERT_EQUAL(discard_calls, 1);
+    CU_ASSERT_EQUAL(discarded_pages, 0);
+    CU_ASSERT_EQUAL(segment_trimmed_bytes(), 0);
+    teardown();
+    pinned = 0;
+}
+
 int main(void)
 {
     static const struct cm_test tests[] = {
@@ -340,6 +365,7 @@ int main(void)
         {"producer/consumer blowup stays bounded", test_blowup_bounded},
         {"4 threads, cross-thread frees, contents intact", test_cross_thread},
         {"exhaustion, recovery, trimming, large resize", test_exhaustion},
+        {"pinned memory is kept, not trimmed", test_pinned_kept},
         {NULL, NULL}};
     return cm_main("heap", tests);
 }

@@ -32,15 +32,6 @@ _Noreturn void rt_abort(int code)
     exit(code);
 }
 
-static int node_of_device(hwloc_topology_t topo, const struct numa_device *d)
-{
-    hwloc_obj_t node = NULL;
-    while ((node = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, node)) != NULL)
-        if (hwloc_bitmap_intersects(d->cpuset, node->cpuset))
-            return (int)node->os_index;
-    return -1;
-}
-
 static void survey(struct machine *m)
 {
     memset(m, 0, sizeof *m);
@@ -61,7 +52,7 @@ static void survey(struct machine *m)
     m->ndev = numa_devices(topo, devs, NUMA_MAX_DEVICES, m->dev_error, sizeof m->dev_error);
     for (int i = 0; i < m->ndev; i++) {
         memcpy(m->dev[i].name, devs[i].name, sizeof m->dev[i].name); /* both 64, terminated */
-        m->dev[i].numa = node_of_device(topo, &devs[i]);
+        m->dev[i].numa = numa_node_of(topo, devs[i].cpuset);
     }
     numa_devices_free(devs, m->ndev);
     hwloc_topology_destroy(topo);
