@@ -57,6 +57,7 @@ static void heap_add(struct heap *h, struct sb *s)
     __atomic_store_n(&s->owner, h, __ATOMIC_RELEASE);
     counter_add(&h->used[s->cls], (int64_t)s->inuse * s->size);
     counter_add(&h->cap[s->cls], (int64_t)s->nobjs * s->size);
+    h->low[s->cls] = too_empty_below(h->cap[s->cls]);
     counter_add(&h->nsb[s->cls], 1);
     bin_insert(h, s);
 }
@@ -66,6 +67,7 @@ static void heap_remove(struct heap *h, struct sb *s)
     bin_remove(h, s);
     counter_add(&h->used[s->cls], -(int64_t)s->inuse * s->size);
     counter_add(&h->cap[s->cls], -(int64_t)s->nobjs * s->size);
+    h->low[s->cls] = too_empty_below(h->cap[s->cls]);
     counter_add(&h->nsb[s->cls], -1);
     if (h->cur[s->cls] == s)
         h->cur[s->cls] = NULL;
@@ -423,7 +425,13 @@ int heap_check_mine(char *why, size_t len)
                      (unsigned long)nsb);
             return -1;
         }
-        if (too_empty(h, c)) {
+        if (h->low[c] != too_empty_below(cap)) {
+            snprintf(why, len, "class %d: threshold %lu, capacity %lu says %lu", c,
+                     (unsigned long)h->low[c], (unsigned long)cap,
+                     (unsigned long)too_empty_below(cap));
+            return -1;
+        }
+        if (too_empty_at(used, cap)) {
             snprintf(why, len, "class %d: invariant broken: used %lu of cap %lu", c,
                      (unsigned long)used, (unsigned long)cap);
             return -1;

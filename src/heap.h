@@ -33,6 +33,9 @@ struct heap {
     /* Per class, atomic for readers: bytes of blocks in use (as the owner knows), bytes of
      * blocks its superblocks hold, superblocks held. */
     uint64_t used[SC_COUNT], cap[SC_COUNT], nsb[SC_COUNT];
+    /* Per class: used below this breaks the invariant (too_empty_at(used, cap) exactly), kept
+     * with cap so that a free tests the invariant with one compare. */
+    uint64_t low[SC_COUNT];
     /* Above: reset at heap_fini.  Below: kept, heaps are never freed. */
     struct heap *next_all, *next_idle;
 };
@@ -65,9 +68,17 @@ static inline int too_empty_at(uint64_t used, uint64_t cap)
     return used + HOARD_K * SB_BYTES < cap && used * 4 < cap * 3;
 }
 
+/* The least used that keeps the invariant at capacity cap: used < this is too_empty_at. */
+static inline uint64_t too_empty_below(uint64_t cap)
+{
+    uint64_t by_k = cap > HOARD_K * SB_BYTES ? cap - HOARD_K * SB_BYTES : 0;
+    uint64_t by_f = (cap * 3 + 3) / 4; /* used * 4 < cap * 3  <=>  used < ceil(cap * 3 / 4) */
+    return by_k < by_f ? by_k : by_f;
+}
+
 static inline int too_empty(const struct heap *h, int c)
 {
-    return too_empty_at(h->used[c], h->cap[c]);
+    return h->used[c] < h->low[c];
 }
 
 /* The fast path alone: a free block of the current superblock when taking it leaves the
@@ -101,7 +112,7 @@ __attribute__((always_inline)) static inline int heap_free_owned(struct heap *h,
     __atomic_store_n(&sb_state(s)[i], 0, __ATOMIC_RELAXED);
     sb_push_local(s, i);
     __atomic_store_n(&h->used[c], used, __ATOMIC_RELAXED);
-    return too_empty_at(used, h->cap[c]);
+    return used < h->low[c];
 }
 
 /* The fast path alone: the owning thread's free of an allocated block that keeps the

@@ -114,6 +114,22 @@ static void test_block_index(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* The per-class threshold a free compares against is Hoard's emptiness test exactly: for
+ * every capacity a heap can hold (whole superblocks of any class), at every used amount. */
+static void test_invariant_threshold(void)
+{
+    long bad = 0;
+    for (int c = 0; c < SC_COUNT; c++) {
+        uint64_t per_sb = SB_BYTES / sc_size(c) * sc_size(c);
+        for (uint64_t n = 0; n <= 40; n++) {
+            uint64_t cap = n * per_sb, low = too_empty_below(cap);
+            for (uint64_t used = 0; used <= cap; used += sc_size(c))
+                bad += (used < low) != too_empty_at(used, cap);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 /* Random malloc/free with phases of growth and shrinkage; after every step the heap's
  * counters match its superblocks and the invariant holds; every block keeps its contents. */
 static void test_invariant_random(void)
@@ -360,6 +376,7 @@ int main(void)
     static const struct cm_test tests[] = {
         {"size classes: smallest fit, waste bound", test_size_classes},
         {"block index of every offset of every class", test_block_index},
+        {"the free's threshold is the emptiness test", test_invariant_threshold},
         {"invariant holds after every random step", test_invariant_random},
         {"emptied superblocks go to the global heap", test_invariant_releases},
         {"producer/consumer blowup stays bounded", test_blowup_bounded},
