@@ -1,0 +1,229 @@
+/* bench_fault: the DSM's fault path, against its bare parts measured in the same run.
+ *
+ *   mpirun -np 2 bench/bench_fault [--csv] [--reps N] [--scale X] [--only TABLE]
+ *
+ * Rank 0 touches an array homed on rank 1 (16 MiB at --scale 1), cold: its cache is dropped
+ * (gallocy_acquire) before every run.  Tables:
+ *   read_fault  one byte read per page, per page: with no prefetch (GALLOCY_PREFETCH=1) and
+ *               with the prefetch in effect; baseline: one bare protection fault (SIGSEGV
+ *               and mprotect on private memory) plus one raw 4 KiB MPI_Get+flush
+ *   seq_read    reading the whole array (every word), MB/s, both prefetch settings; baseline:
+ *               raw 4 KiB MPI_Gets of the same bytes, each flushed (what a page-at-a-time
+ *               DSM with free faults would move)
+ *   write_fault one byte written per page and gallocy_release, per page; baseline: two bare
+ *               faults (read then write) plus one raw 4 KiB MPI_Put+flush
+ *   memset_bw   memset of the array and gallocy_barrier, MB/s; baseline: one MPI_Put of the
+ *               array, flush and MPI_Barrier
+ * The prefetch setting is read at gallocy_init, so the no-prefetch runs re-initialise gallocy
+ * with GALLOCY_PREFETCH=1 in the same process. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "raw.h"
+
+enum { PAGE = 4096 };
+
+static size_t pages, bytes;
+static char *arr; /* homed on rank 1 */
+static char *local;
+
+struct figures {
+    double read_fault, seq_read, write_fault, memset_bw; /* us/page, MB/s, us/page, MB/s */
+    double faults_per_page, mprotects_per_page;
+};
+
+static void setup(void)
+{
+    arr = gallocy_coalloc(bytes, 1);
+    if (!arr) {
+        fprintf(stderr, "bench_fault: rank %d: gallocy_coalloc(%zu) failed\n", bench_me, bytes);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    if (bench_me == 1)
+        memset(arr, 1, bytes); /* home pages exist before anyone fetches them */
+    gallocy_barrier();
+}
+
+static double per_page_read(void)
+{
+    gallocy_acquire(); /* cold */
+    volatile char sink = 0;
+    double t0 = bench_now();
+    for (size_t i = 0; i < pages; i++)
+        sink += ((volatile char *)arr)[i * PAGE];
+    (void)sink;
+    return (bench_now() - t0) / (double)pages * 1e6;
+}
+
+static double seq_read_mbs(void)
+{
+    gallocy_acquire();
+    const uint64_t *w = (const uint64_t *)arr;
+    uint64_t sum = 0;
+    double t0 = bench_now();
+    for (size_t i = 0; i < bytes / 8; i++)
+        sum += w[i];
+    double t = bench_now() - t0;
+    if (sum != bytes / 8 * 0x0101010101010101ull) {
+        fprintf(stderr, "bench_fault: read wrong data from rank 1's array\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    return (double)bytes / t / 1e6;
+}
+
+static double per_page_write(void)
+{
+    gallocy_acquire();
+    double t0 = bench_now();
+    for (size_t i = 0; i < pages; i++)
+        arr[i * PAGE] = 1; /* the value it has: the diff sends nothing, the faults are all */
+    gallocy_release();
+    return (bench_now() - t0) / (double)pages * 1e6;
+}
+
+/* Rank 0's gallocy figures, medians of reps, with the prefetch gallocy was started with. */
+static void measure(struct figures *f, int with_writes)
+{
+    double a[32], b[32], c[32], d[32];
+    gallocy_stats_t s0, s1;
+    setup();
+    if (bench_me == 0) {
+        gallocy_stats(&s0);
+        for (int k = 0; k < bench_reps; k++)
+            a[k] = per_page_read();
+        gallocy_stats(&s1);
+        f->faults_per_page = (double)(s1.read_faults - s0.read_faults) / (double)(pages * (size_t)bench_reps);
+        f->mprotects_per_page = (double)(s1.protection_changes - s0.protection_changes) /
+                                (double)(pages * (size_t)bench_reps);
+        for (int k = 0; k < bench_reps; k++)
+            b[k] = seq_read_mbs();
+        for (int k = 0; k < bench_reps && with_writes; k++)
+            c[k] = per_page_write();
+        f->read_fault = bench_median(a, bench_reps);
+        f->seq_read = bench_median(b, bench_reps);
+        f->write_fault = with_writes ? bench_median(c, bench_reps) : 0;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int k = 0; k < bench_reps && with_writes; k++) {
+        gallocy_acquire();
+        double t0 = bench_now();
+        if (bench_me == 0)
+            memset(arr, 1, bytes);
+        gallocy_barrier();
+        d[k] = (double)bytes / (bench_now() - t0) / 1e6;
+    }
+    f->memset_bw = with_writes ? bench_median(d, bench_reps) : 0;
+    gallocy_cofree(arr);
+}
+
+struct baselines {
+    double bare_fault, get4k, put4k, seq_get_mbs, put_all_mbs; /* us, us, us, MB/s, MB/s */
+};
+
+static void measure_baselines(struct baselines *b)
+{
+    double f[32], g[32], p[32], s[32], m[32];
+    for (int k = 0; k < bench_reps; k++) {
+        if (bench_me == 0) {
+            f[k] = raw_bare_fault(pages) * 1e6;
+            double t0 = bench_now();
+            for (size_t i = 0; i < pages; i++)
+                raw_get(local + i * PAGE, 1, i * PAGE, PAGE);
+            double t = bench_now() - t0;
+            g[k] = t / (double)pages * 1e6;
+            s[k] = (double)bytes / t / 1e6;
+            t0 = bench_now();
+            for (size_t i = 0; i < pages; i++)
+                raw_put(1, i * PAGE, local + i * PAGE, PAGE);
+            p[k] = (bench_now() - t0) / (double)pages * 1e6;
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = bench_now();
+        if (bench_me == 0)
+            raw_put(1, 0, local, bytes);
+        MPI_Barrier(MPI_COMM_WORLD);
+        m[k] = (double)bytes / (bench_now() - t0) / 1e6;
+    }
+    if (bench_me == 0) {
+        b->bare_fault = bench_median(f, bench_reps);
+        b->get4k = bench_median(g, bench_reps);
+        b->put4k = bench_median(p, bench_reps);
+        b->seq_get_mbs = bench_median(s, bench_reps);
+    }
+    b->put_all_mbs = bench_median(m, bench_reps);
+}
+
+int main(int argc, char **argv)
+{
+    bench_start(&argc, &argv, "bench_fault",
+                "  tables: read_fault seq_read write_fault memset_bw\n");
+    pages = (size_t)bench_iters(4096);
+    bytes = pages * PAGE;
+    local = malloc(bytes);
+    if (!local) {
+        fprintf(stderr, "bench_fault: out of memory\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    memset(local, 1, bytes);
+    raw_open(bytes);
+    memset(raw_base(), 1, bytes);
+    MPI_Barrier(MPI_COMM_WORLD);
+
+    const char *env = getenv("GALLOCY_PREFETCH");
+    int prefetch = env ? atoi(env) : 8;
+    struct baselines base = {0};
+    struct figures with = {0}, without = {0};
+    measure_baselines(&base);
+    measure(&with, 1);
+    gallocy_finalize();
+    setenv("GALLOCY_PREFETCH", "1", 1);
+    if (gallocy_init(MPI_COMM_WORLD) != 0) {
+        fprintf(stderr, "bench_fault: rank %d: gallocy_init with GALLOCY_PREFETCH=1 failed\n",
+                bench_me);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    measure(&without, 0);
+
+    char p1[32], pn[32];
+    snprintf(p1, sizeof p1, "prefetch 1");
+    snprintf(pn, sizeof pn, "prefetch %d", prefetch);
+    if (bench_wanted("read_fault")) {
+        bench_table("read_fault", "remote read fault per page (one byte per page, cold)",
+                    "Setting", "us", "bare fault+4K get", 0);
+        bench_row(p1, without.read_fault, base.bare_fault + base.get4k);
+        bench_row(pn, with.read_fault, base.bare_fault + base.get4k);
+        bench_note("bare fault %.2f us, raw 4 KiB get %.2f us; faults per page %.3f and %.3f, "
+                   "mprotect calls per page %.3f and %.3f", base.bare_fault, base.get4k,
+                   without.faults_per_page, with.faults_per_page, without.mprotects_per_page,
+                   with.mprotects_per_page);
+    }
+    if (bench_wanted("seq_read")) {
+        char title[96];
+        snprintf(title, sizeof title, "sequential cold read of a %zu MiB array homed on rank 1",
+                 bytes >> 20);
+        bench_table("seq_read", title, "Setting", "MB/s", "4K MPI_Gets", 1);
+        bench_row(p1, without.seq_read, base.seq_get_mbs);
+        bench_row(pn, with.seq_read, base.seq_get_mbs);
+        bench_note("prefetch %d reads %.2fx faster than prefetch 1", prefetch,
+                   with.seq_read / without.seq_read);
+    }
+    if (bench_wanted("write_fault")) {
+        bench_table("write_fault", "write fault and release per page (one byte per page, cold)",
+                    "Setting", "us", "2 bare faults+4K put", 0);
+        bench_row(pn, with.write_fault, 2 * base.bare_fault + base.put4k);
+        bench_note("raw 4 KiB put %.2f us", base.put4k);
+    }
+    if (bench_wanted("memset_bw")) {
+        char param[32];
+        snprintf(param, sizeof param, "%zu", bytes);
+        bench_table("memset_bw", "memset of an array homed on rank 1, then gallocy_barrier",
+                    "Size", "MB/s", "MPI_Put+flush+barrier", 1);
+        bench_row(param, with.memset_bw, base.put_all_mbs);
+    }
+    raw_close();
+    free(local);
+    bench_stop();
+    return 0;
+}

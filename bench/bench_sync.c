@@ -1,0 +1,145 @@
+/* bench_sync: synchronisation: barriers and locks, against MPI in the same run.
+ *
+ *   mpirun -np 2 bench/bench_sync [--csv] [--reps N] [--scale X] [--only TABLE]
+ *
+ * Tables:
+ *   barrier   gallocy_barrier with an empty cache, and with CACHED MiB of clean cached
+ *             pages on rank 0 (GALLOCY_BENCH_CACHED_MIB, default 1024: rank 0 reads that much
+ *             of an array homed on rank 1 before each timed barrier), against MPI_Barrier;
+ *             the last row puts the cached barrier against the empty one.  A barrier should
+ *             cost what is dirty or stale, not what is cached.
+ *   lock      gallocy_lock + gallocy_unlock, uncontended with the lock homed on rank 0
+ *             (local) and on rank 1 (remote), against one raw atomic (MPI_Fetch_and_op +
+ *             flush) to the same rank; and contended: both ranks take a lock homed on rank 0
+ *             in turn, per lock taken, against a raw atomic to rank 0 made while rank 1 makes
+ *             them too.
+ * GALLOCY_COALLOC_SIZE is raised to fit the cached array when it is unset. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "raw.h"
+
+enum { PAGE = 4096 };
+
+static void barriers(void)
+{
+    const char *env = getenv("GALLOCY_BENCH_CACHED_MIB");
+    size_t mib = env ? (size_t)atol(env) : 1024, bytes = mib << 20;
+    char *arr = gallocy_coalloc(bytes, 1);
+    if (!arr) {
+        fprintf(stderr, "bench_sync: rank %d: gallocy_coalloc(%zu MiB) failed: raise "
+                "GALLOCY_COALLOC_SIZE or lower GALLOCY_BENCH_CACHED_MIB\n", bench_me, mib);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    if (bench_me == 1)
+        memset(arr, 1, bytes);
+    gallocy_barrier();
+    long n = bench_iters(1000);
+    double empty[32], mpi[32], cached[32];
+    for (int k = 0; k < bench_reps; k++) {
+        double t0 = bench_now();
+        for (long i = 0; i < n; i++)
+            gallocy_barrier();
+        double t1 = bench_now();
+        for (long i = 0; i < n; i++)
+            MPI_Barrier(MPI_COMM_WORLD);
+        double t2 = bench_now();
+        empty[k] = (t1 - t0) / (double)n * 1e6;
+        mpi[k] = (t2 - t1) / (double)n * 1e6;
+        /* rank 0 caches the array, clean; then one barrier, timed */
+        if (bench_me == 0) {
+            volatile char sink = 0;
+            for (size_t i = 0; i < bytes; i += PAGE)
+                sink += ((volatile char *)arr)[i];
+            (void)sink;
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t3 = bench_now();
+        gallocy_barrier();
+        cached[k] = (bench_now() - t3) * 1e6;
+    }
+    double e = bench_median(empty, bench_reps), m = bench_median(mpi, bench_reps),
+           c = bench_median(cached, bench_reps);
+    char param[64];
+    bench_table("barrier", "gallocy_barrier latency", "Cache", "us", "MPI_Barrier", 0);
+    bench_row("empty", e, m);
+    snprintf(param, sizeof param, "%zuMiB", mib);
+    bench_row(param, c, m);
+    bench_table("barrier_cached", "gallocy_barrier with cached clean pages against an empty "
+                "cache", "Cache", "us", "gallocy empty", 0);
+    bench_row(param, c, e);
+    gallocy_cofree(arr);
+}
+
+/* Per lock+unlock pair, us: n pairs on l. */
+static double lock_pairs(gallocy_lock_t *l, long n)
+{
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        gallocy_lock(l);
+        gallocy_unlock(l);
+    }
+    return (bench_now() - t0) / (double)n * 1e6;
+}
+
+static double raw_atomics(int rank, long n)
+{
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++)
+        raw_fetch_add(rank, 0, 1);
+    return (bench_now() - t0) / (double)n * 1e6;
+}
+
+static void locks(void)
+{
+    gallocy_lock_t *on0 = gallocy_coalloc(PAGE, 0), *on1 = gallocy_coalloc(PAGE, 1);
+    if (!on0 || !on1) {
+        fprintf(stderr, "bench_sync: rank %d: gallocy_coalloc failed\n", bench_me);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    raw_open(PAGE);
+    gallocy_barrier();
+    long n = bench_iters(2000);
+    double g[3][32], r[3][32];
+    for (int k = 0; k < bench_reps; k++) {
+        if (bench_me == 0) { /* uncontended: rank 1 waits in MPI_Barrier, driving progress */
+            g[0][k] = lock_pairs(on0, n);
+            r[0][k] = raw_atomics(0, n);
+            g[1][k] = lock_pairs(on1, n);
+            r[1][k] = raw_atomics(1, n);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        /* contended: both ranks at once, per pair each rank makes */
+        g[2][k] = lock_pairs(on0, n);
+        MPI_Barrier(MPI_COMM_WORLD);
+        r[2][k] = raw_atomics(0, n);
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    bench_table("lock", "gallocy_lock + gallocy_unlock", "Lock", "us", "MPI_Fetch_and_op+flush",
+                0);
+    bench_row("local", bench_median(g[0], bench_reps), bench_median(r[0], bench_reps));
+    bench_row("remote", bench_median(g[1], bench_reps), bench_median(r[1], bench_reps));
+    bench_row("contended", bench_median(g[2], bench_reps), bench_median(r[2], bench_reps));
+    raw_close();
+    gallocy_cofree(on1);
+    gallocy_cofree(on0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *env = getenv("GALLOCY_BENCH_CACHED_MIB");
+    size_t mib = env ? (size_t)atol(env) : 1024;
+    char size[32];
+    snprintf(size, sizeof size, "%zuM", mib + 256);
+    setenv("GALLOCY_COALLOC_SIZE", size, 0);
+    bench_start(&argc, &argv, "bench_sync", "  tables: barrier lock\n"
+                "  GALLOCY_BENCH_CACHED_MIB=N  MiB of cached pages for the barrier (1024)\n");
+    if (bench_wanted("barrier"))
+        barriers();
+    if (bench_wanted("lock"))
+        locks();
+    bench_stop();
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* bench common: what every benchmark program shares: MPI and gallocy start-up, options,
+ * timing, medians, and the one table layout (OSU-style text, or CSV with --csv).
+ *
+ * Every figure is printed beside the baseline that bounds it, measured in the same run, with
+ * their ratio: gallocy's cost over the baseline's for the same work (time over time, or
+ * baseline rate over gallocy rate), so 1.00 is as fast and 2.00 takes twice as long. */
+#ifndef GALLOCY_BENCH_COMMON_H
+#define GALLOCY_BENCH_COMMON_H
+#include <gallocy.h>
+
+extern int bench_me, bench_nranks, bench_reps, bench_csv;
+extern double bench_scale;
+
+/* MPI_Init_thread, options (--csv, --reps N, --scale X, --only NAME, --help), gallocy_init.
+ * usage: the lines --help prints after the common options. */
+void bench_start(int *argc, char ***argv, const char *program, const char *usage);
+/* Whether table or workload name was asked for (no --only: all). */
+int bench_wanted(const char *name);
+void bench_stop(void);
+
+double bench_now(void);
+/* Median of v[0..n), sorting v. */
+double bench_median(double *v, int n);
+/* Iterations scaled by --scale, at least 1. */
+long bench_iters(double n);
+
+/* Opens a table (rank 0 prints).  name: short id, also the CSV's first column; title: what is
+ * measured; param: the first column's heading (e.g. "Size"); unit: of both figures, e.g.
+ * "us" or "MB/s"; base: the baseline's name; rate: 1 when higher is better (bandwidth). */
+void bench_table(const char *name, const char *title, const char *param, const char *unit,
+                 const char *base, int rate);
+/* One row of the open table: the parameter, gallocy's figure and the baseline's.  Returns the
+ * ratio (gallocy's cost over the baseline's). */
+double bench_row(const char *param, double gallocy, double baseline);
+/* The same with a byte size as the parameter (printed as a number: plots use it). */
+double bench_row_size(size_t size, double gallocy, double baseline);
+
+/* A comment line under the open table (text mode only; CSV rows carry the figures). */
+void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Waits for the other ranks without holding a core (they are measuring on this machine's
+ * cores), still driving MPI progress every millisecond. */
+void bench_idle_barrier(void);
+
+#endif
