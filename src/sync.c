@@ -136,7 +136,7 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
     if (bounce && !buf)
         return -ENOMEM;
     size_t off = space_off(global), done = 0;
-    int rc = 0;
+    int rc = 0, flush_home = -2; /* the one home touched, or TP_ALL_RANKS for several */
     while (done < n) {
         size_t end;
         int home = space_home_run(off + done, &end);
@@ -159,6 +159,8 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
             tp->put(home, off + done, mine, chunk);
         else
             tp->get(mine, home, off + done, chunk);
+        if (home != sp.rank)
+            flush_home = flush_home == -2 || flush_home == home ? home : TP_ALL_RANKS;
         if (bounce) { /* the bounce buffer is reused: complete each piece */
             tp->flush(home);
             if (!is_put)
@@ -166,8 +168,8 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
         }
         done += chunk;
     }
-    if (!bounce)
-        tp->flush(TP_ALL_RANKS);
+    if (!bounce && flush_home != -2)
+        tp->flush(flush_home); /* one rank's flush is cheaper than flush_all with most MPIs */
     free(buf);
     return rc;
 }
