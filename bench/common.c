@@ -10,6 +10,7 @@
 int bench_me, bench_nranks, bench_reps = 5, bench_csv;
 double bench_scale = 1.0;
 static const char *only;
+static FILE *csv_file; /* --csv-out: CSV rows written here too */
 static struct {
     const char *name, *unit, *base;
     int rate;
@@ -19,9 +20,10 @@ static void usage_exit(const char *program, const char *usage, int status)
 {
     if (bench_me == 0)
         fprintf(status ? stderr : stdout,
-                "usage: mpirun -np 2 %s [--csv] [--reps N] [--scale X] [--only NAME]\n"
+                "usage: mpirun -np 2 %s [--csv] [--csv-out FILE] [--reps N] [--scale X] [--only NAME]\n"
                 "  --csv      machine-readable rows: bench,param,unit,gallocy,baseline_name,"
                 "baseline,ratio\n"
+                "  --csv-out F  also append those rows to file F (bench/plot reads them)\n"
                 "  --reps N   runs per figure, the median is printed (default 5, at most 31)\n"
                 "  --scale X  multiply the iterations (and so the time) by X\n"
                 "  --only N   run only the table or workload N\n%s",
@@ -47,6 +49,15 @@ void bench_start(int *argc, char ***argv, const char *program, const char *usage
             bench_scale = atof((*argv)[++i]);
         else if (!strcmp(a, "--only") && has_value)
             only = (*argv)[++i];
+        else if (!strcmp(a, "--csv-out") && has_value) {
+            const char *path = (*argv)[++i];
+            if (bench_me == 0 && !(csv_file = fopen(path, "a"))) {
+                perror(path);
+                MPI_Abort(MPI_COMM_WORLD, 1);
+            }
+            if (csv_file && ftell(csv_file) == 0)
+                fprintf(csv_file, "bench,param,unit,gallocy,baseline_name,baseline,ratio\n");
+        }
         else
             usage_exit(program, usage, strcmp(a, "--help") != 0);
     }
@@ -85,6 +96,8 @@ int bench_wanted(const char *name)
 
 void bench_stop(void)
 {
+    if (csv_file)
+        fclose(csv_file);
     gallocy_finalize();
     MPI_Finalize();
 }
@@ -135,6 +148,11 @@ double bench_row(const char *param, double gallocy, double baseline)
     double ratio = table.rate ? baseline / gallocy : gallocy / baseline;
     if (bench_me != 0)
         return ratio;
+    if (csv_file) {
+        fprintf(csv_file, "%s,%s,%s,%.6g,%s,%.6g,%.4f\n", table.name, param, table.unit,
+                gallocy, table.base, baseline, ratio);
+        fflush(csv_file);
+    }
     if (bench_csv)
         printf("%s,%s,%s,%.6g,%s,%.6g,%.4f\n", table.name, param, table.unit, gallocy,
                table.base, baseline, ratio);
