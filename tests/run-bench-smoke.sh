@@ -1,0 +1,53 @@
+#!/bin/sh
+# run-bench-smoke.sh: the benchmark suite still builds and runs (not a timing: these machines
+# are shared and noisy, and figures belong in bench/, not in tests).  Builds it (make bench),
+# runs bench/run once at a small scale, and checks that every table came out with positive
+# figures for gallocy and its baseline; then, where gnuplot is installed, that bench/plot
+# makes the charts.  Prints "N passed, N failed".
+#   usage: run-bench-smoke.sh   (from the build directory)
+. "$(dirname "$0")/verdicts.sh"
+src=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+check() { # LABEL CONDITION-STATUS
+    if [ "$2" -eq 0 ]; then
+        echo "ok   bench: $1"
+        passed=$((passed + 1))
+    else
+        echo "FAIL bench: $1"
+        failed=$((failed + 1))
+    fi
+}
+make bench >"$out/make.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] || tail -n 20 "$out/make.log"
+check "make bench builds every program" $rc
+# The cached barrier needs 8 MiB here, not 1 GiB; ranks may share cores.
+GALLOCY_BENCH_CACHED_MIB=8 timeout 900 sh "$src/bench/run" "$out" --reps 1 --scale 0.02 \
+    >"$out/run.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] || tail -n 30 "$out/run.log"
+check "bench/run finishes (status $rc)" $rc
+csv="$out/results.csv"
+for t in get_lat put_lat get_bw put_bw atomic_lat read_fault seq_read write_fault memset_bw \
+         barrier barrier_cached lock pairs threadtest threadtest_scaling larson \
+         larson_scaling remote-free; do
+    # Every row of the table has a positive gallocy figure, baseline and ratio.
+    rows=$(awk -F, -v t="$t" '$1 == t' "$csv" 2>/dev/null | wc -l)
+    bad=$(awk -F, -v t="$t" '$1 == t && !($4 > 0 && $6 > 0 && $7 > 0)' "$csv" 2>/dev/null |
+          wc -l)
+    [ "$rows" -gt 0 ] && [ "$bad" -eq 0 ]
+    check "table $t: $rows rows, $bad without positive figures" $?
+done
+# Sizes from 1 B to 4 MiB in the latency tables.
+[ "$(awk -F, '$1 == "get_lat"' "$csv" | wc -l)" -eq 23 ]
+check "get_lat has the 23 sizes from 1 B to 4 MiB" $?
+if command -v gnuplot >/dev/null; then
+    sh "$src/bench/plot" "$csv" "$out/png" >"$out/plot.log" 2>&1
+    [ -s "$out/png/rma_latency.png" ] && [ -s "$out/png/get_bw.png" ]
+    check "bench/plot makes the charts" $?
+else
+    echo "(gnuplot is not installed: bench/plot not checked)"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
