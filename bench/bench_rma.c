@@ -36,49 +36,40 @@ static double time_gallocy(int put, size_t size, long n)
     return bench_now() - t0;
 }
 
-static double time_raw(int put, size_t size, long n)
+/* n operations, window of them in flight before each flush (1: each flushed). */
+static double time_raw(int put, size_t size, long n, int window)
 {
     double t0 = bench_now();
-    for (long i = 0; i < n; i++)
-        put ? raw_put(1, 0, local, size) : raw_get(local, 1, 0, size);
+    if (window == 1)
+        for (long i = 0; i < n; i++)
+            put ? raw_put(1, 0, local, size) : raw_get(local, 1, 0, size);
+    else
+        for (long w = 0; w < n / window; w++)
+            put ? raw_put_window(1, local, size, window)
+                : raw_get_window(local, 1, size, window);
     return bench_now() - t0;
 }
 
-static void latency(int put)
+/* Latency (us per call) or bandwidth (MB/s) of get or put, 1 B to MAX_SIZE. */
+static void sweep(int put, int bw)
 {
-    bench_table(put ? "put_lat" : "get_lat",
-                put ? "gallocy_put latency, rank 0 to memory homed on rank 1"
-                    : "gallocy_get latency, rank 0 from memory homed on rank 1",
-                "Size", "us", put ? "MPI_Put+flush" : "MPI_Get+flush", 0);
+    const char *op = put ? "put" : "get";
+    char name[16], title[96], base[32];
+    snprintf(name, sizeof name, "%s_%s", op, bw ? "bw" : "lat");
+    snprintf(title, sizeof title, "gallocy_%s %s, rank 0 %s memory homed on rank 1", op,
+             bw ? "bandwidth" : "latency", put ? "to" : "from");
+    snprintf(base, sizeof base, "MPI_%s%s+flush", put ? "Put" : "Get", bw ? " x64" : "");
+    bench_table(name, title, "Size", bw ? "MB/s" : "us", base, bw);
+    int window = bw ? BW_WINDOW : 1;
     for (size_t size = 1; size <= MAX_SIZE; size *= 2) {
-        long n = iters_for(size, 2000);
+        long n = bw ? iters_for(size, 100) * BW_WINDOW : iters_for(size, 2000);
         double g[32], r[32];
         time_gallocy(put, size, n / 10 + 1); /* warm up */
-        time_raw(put, size, n / 10 + 1);
+        time_raw(put, size, n / 10 + window, window);
         for (int k = 0; k < bench_reps; k++) {
-            g[k] = time_gallocy(put, size, n) / (double)n * 1e6;
-            r[k] = time_raw(put, size, n) / (double)n * 1e6;
-        }
-        bench_row_size(size, bench_median(g, bench_reps), bench_median(r, bench_reps));
-    }
-}
-
-static void bandwidth(int put)
-{
-    bench_table(put ? "put_bw" : "get_bw",
-                put ? "gallocy_put bandwidth, rank 0 to memory homed on rank 1"
-                    : "gallocy_get bandwidth, rank 0 from memory homed on rank 1",
-                "Size", "MB/s", put ? "MPI_Put x64+flush" : "MPI_Get x64+flush", 1);
-    for (size_t size = 1; size <= MAX_SIZE; size *= 2) {
-        long windows = iters_for(size, 100), n = windows * BW_WINDOW;
-        double g[32], r[32];
-        for (int k = 0; k < bench_reps; k++) {
-            g[k] = (double)size * (double)n / time_gallocy(put, size, n) / 1e6;
-            double t0 = bench_now();
-            for (long w = 0; w < windows; w++)
-                put ? raw_put_window(1, local, size, BW_WINDOW)
-                    : raw_get_window(local, 1, size, BW_WINDOW);
-            r[k] = (double)size * (double)n / (bench_now() - t0) / 1e6;
+            double tg = time_gallocy(put, size, n), tr = time_raw(put, size, n, window);
+            g[k] = bw ? (double)size * (double)n / tg / 1e6 : tg / (double)n * 1e6;
+            r[k] = bw ? (double)size * (double)n / tr / 1e6 : tr / (double)n * 1e6;
         }
         bench_row_size(size, bench_median(g, bench_reps), bench_median(r, bench_reps));
     }
@@ -130,14 +121,13 @@ int main(int argc, char **argv)
         memset(remote, 1, MAX_SIZE); /* its home pages exist before anyone reads them */
     gallocy_barrier();
     if (bench_me == 0) {
-        if (bench_wanted("get_lat"))
-            latency(0);
-        if (bench_wanted("put_lat"))
-            latency(1);
-        if (bench_wanted("get_bw"))
-            bandwidth(0);
-        if (bench_wanted("put_bw"))
-            bandwidth(1);
+        for (int bw = 0; bw < 2; bw++)
+            for (int put = 0; put < 2; put++) {
+                static const char *const names[2][2] = {{"get_lat", "put_lat"},
+                                                        {"get_bw", "put_bw"}};
+                if (bench_wanted(names[bw][put]))
+                    sweep(put, bw);
+            }
         if (bench_wanted("atomic_lat"))
             atomics();
     }
