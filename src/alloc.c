@@ -28,14 +28,11 @@ static size_t pageinfo_meta_off(void)
     return sp.meta_off + meta_pageinfo_off((size_t)opt.remote_free_slots);
 }
 
-/* Heap pages need not read zero afterwards (calloc clears): registered memory, which cannot
- * go back while the device may write it, is simply kept. */
+/* Heap pages need not read zero afterwards (calloc clears): memory that cannot go back
+ * (pinned for RDMA) is simply kept. */
 static int discard_pages(size_t page, size_t n)
 {
-    if (tp_pinned)
-        return 0;
-    space_discard(space_my_heap_off() + page * GPAGE, n * GPAGE);
-    return 1;
+    return space_discard(space_my_heap_off() + page * GPAGE, n * GPAGE, 0);
 }
 
 int alloc_init(void)

@@ -168,7 +168,7 @@ void coalloc_free(void *p)
     futex_lock(&cache_lock);
     cache_forget(off / GPAGE, recs[k].n);
     space_protect(off, len, PROT_NONE);
-    space_discard(off, len); /* home pages and cached copies: a later coalloc reads zeroes */
+    space_discard(off, len, 1); /* home pages and cached copies: a later coalloc reads zeroes */
     recs[k].used = 0;
     pagerun_free(&region, recs[k].page, recs[k].n);
     futex_unlock(&cache_lock);

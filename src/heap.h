@@ -115,15 +115,13 @@ __attribute__((always_inline)) static inline int heap_free_owned(struct heap *h,
     return used < h->low[c];
 }
 
-/* The fast path alone: the owning thread's free of an allocated block that keeps the
- * superblock in its bin.  It tests for a double free with a plain load and store instead of
- * an atomic exchange (6 ns here): every double free ordered after the first free is caught;
- * only one racing with it on another thread (a data race in the program) can slip through.
- * Returns 0 when it did nothing (then heap_free). */
-__attribute__((always_inline)) static inline int heap_free_fast(size_t off)
+/* The fast path alone, for block i of s: the owning thread's free of an allocated block that
+ * keeps the superblock in its bin.  It tests for a double free with a plain load and store
+ * instead of an atomic exchange (6 ns here): every double free ordered after the first free
+ * is caught; only one racing with it on another thread (a data race in the program) can slip
+ * through.  Returns 0 when it did nothing (then heap_free_slow). */
+__attribute__((always_inline)) static inline int heap_free_fast_at(struct sb *s, long i)
 {
-    struct sb *s = heap_desc_of(off);
-    long i = sb_index(s, off % SB_BYTES); /* size 0 (no superblock): recip 0, i = 0, nobjs 0 */
     struct heap *h = heap_mine;
     if (__builtin_expect(i >= 0 && h && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h &&
                          __atomic_load_n(&sb_state(s)[i], __ATOMIC_RELAXED) && s->inuse > s->lo,
@@ -135,6 +133,14 @@ __attribute__((always_inline)) static inline int heap_free_fast(size_t off)
     return 0;
 }
 
+/* The same for the block at segment offset off. */
+__attribute__((always_inline)) static inline int heap_free_fast(size_t off)
+{
+    struct sb *s = heap_desc_of(off);
+    /* No superblock there: size 0, recip 0, so i = 0, and nobjs 0 makes it no block. */
+    return heap_free_fast_at(s, sb_index(s, off % SB_BYTES));
+}
+
 /* Frees the block at segment offset off when a superblock holds it (returns 1), else
  * returns 0.  call names the public call in messages; sender is the rank that freed it, or
  * -1 for this rank.  Dies on a pointer that is not the start of an allocated block. */
@@ -143,7 +149,8 @@ static inline int heap_free(size_t off, const char *call, const void *p, int sen
     struct sb *s = heap_desc_of(off);
     if (!__atomic_load_n(&s->size, __ATOMIC_ACQUIRE))
         return 0;
-    return heap_free_fast(off) || heap_free_slow(s, sb_index(s, off % SB_BYTES), call, p, sender);
+    long i = sb_index(s, off % SB_BYTES);
+    return heap_free_fast_at(s, i) || heap_free_slow(s, i, call, p, sender);
 }
 
 /* A synchronisation: the calling thread's heap and the global heap collect what other

@@ -155,12 +155,14 @@ void space_protect(size_t off, size_t len, int prot)
               len, strerror(errno));
 }
 
-void space_discard(size_t off, size_t len)
+int space_discard(size_t off, size_t len, int zero)
 {
     /* Registered memory stays pinned to its pages: punching a hole would leave the device
-     * writing pages the mapping no longer shows.  There, and where holes cannot be punched,
-     * the pages are zeroed instead. */
-    if (len && (tp_pinned || fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                       (off_t)off, (off_t)len) != 0))
+     * writing pages the mapping no longer shows. */
+    if (!len || (!tp_pinned && fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                         (off_t)off, (off_t)len) == 0))
+        return 1;
+    if (zero)
         memset(sp.alias + off, 0, len);
+    return 0;
 }

@@ -61,7 +61,9 @@ static inline int space_home(size_t off)
 
 /* mprotect of the application view; counted; dies with an explanation on failure. */
 void space_protect(size_t off, size_t len, int prot);
-/* Gives the memory of [off, off+len) of this rank's memfd back to the system (reads zero). */
-void space_discard(size_t off, size_t len);
+/* Gives the memory of [off, off+len) of this rank's memfd back to the system (it reads zero
+ * afterwards) and returns 1.  When it cannot (registered memory stays pinned to its pages;
+ * or no hole punching here) returns 0, after zeroing the range if zero is set. */
+int space_discard(size_t off, size_t len, int zero);
 
 #endif

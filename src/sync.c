@@ -122,7 +122,7 @@ void gallocy_unlock(gallocy_lock_t *l)
 /* Explicit transfers: split the global side at changes of home, move each piece with the
  * transport (or memcpy for this rank's own pages).  A local buffer that is itself global
  * memory goes through a bounce buffer: the transport must not meet a page that would fault. */
-enum { BOUNCE = 1 << 16 };
+enum { BOUNCE = 1 << 16, NO_HOME = -2 };
 
 static int transfer(void *local, const void *global, size_t n, int is_put, const char *call)
 {
@@ -136,7 +136,7 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
     if (bounce && !buf)
         return -ENOMEM;
     size_t off = space_off(global), done = 0;
-    int rc = 0, flush_home = -2; /* the one home touched, or TP_ALL_RANKS for several */
+    int rc = 0, flush_home = NO_HOME; /* the one other home touched, or TP_ALL_RANKS */
     while (done < n) {
         size_t end;
         int home = space_home_run(off + done, &end);
@@ -160,7 +160,7 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
         else
             tp->get(mine, home, off + done, chunk);
         if (home != sp.rank)
-            flush_home = flush_home == -2 || flush_home == home ? home : TP_ALL_RANKS;
+            flush_home = flush_home == NO_HOME || flush_home == home ? home : TP_ALL_RANKS;
         if (bounce) { /* the bounce buffer is reused: complete each piece */
             tp->flush(home);
             if (!is_put)
@@ -168,7 +168,7 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
         }
         done += chunk;
     }
-    if (!bounce && flush_home != -2)
+    if (!bounce && flush_home != NO_HOME)
         tp->flush(flush_home); /* one rank's flush is cheaper than flush_all with most MPIs */
     free(buf);
     return rc;

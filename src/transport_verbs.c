@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <infiniband/verbs.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -407,11 +406,8 @@ static int peer_of_qp(const struct ibv_qp *qp)
 
 static void verbs_progress(void)
 {
-    struct pollfd pfd = {.fd = ctx->async_fd, .events = POLLIN};
-    if (poll(&pfd, 1, 0) <= 0)
-        return;
     struct ibv_async_event ev;
-    if (ibv_get_async_event(ctx, &ev))
+    if (ibv_get_async_event(ctx, &ev)) /* the fd is non-blocking: EAGAIN when none */
         return;
     const char *name = ibv_event_type_str(ev.event_type);
     switch (ev.event_type) {

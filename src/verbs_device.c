@@ -37,15 +37,12 @@ struct ibv_context *verbs_device_open(const char *name, int exact, int port,
         snprintf(why, len, "ibv_open_device(%s): %s", desc, strerror(errno));
         return NULL;
     }
-    const char *bad = NULL;
     if (ibv_query_port(ctx, (uint8_t)port, pa))
-        bad = "no such port (GALLOCY_IB_PORT)";
+        snprintf(why, len, "%s: no such port (GALLOCY_IB_PORT)", desc);
     else if (pa->state != IBV_PORT_ACTIVE)
-        bad = ibv_port_state_str(pa->state);
-    if (bad) {
-        snprintf(why, len, "%s: %s%s", desc, bad, pa->state != IBV_PORT_ACTIVE ? ", not active" : "");
-        ibv_close_device(ctx);
-        return NULL;
-    }
-    return ctx;
+        snprintf(why, len, "%s: %s, not active", desc, ibv_port_state_str(pa->state));
+    else
+        return ctx;
+    ibv_close_device(ctx);
+    return NULL;
 }
