@@ -9,25 +9,16 @@
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-check() { # LABEL CONDITION-STATUS
-    if [ "$2" -eq 0 ]; then
-        echo "ok   bench: $1"
-        passed=$((passed + 1))
-    else
-        echo "FAIL bench: $1"
-        failed=$((failed + 1))
-    fi
-}
-make bench >"$out/make.log" 2>&1
+timeout 900 make bench >"$out/make.log" 2>&1
 rc=$?
 [ $rc -eq 0 ] || tail -n 20 "$out/make.log"
-check "make bench builds every program" $rc
+verdict "bench: make bench builds every program" $rc
 # The cached barrier needs 8 MiB here, not 1 GiB; ranks may share cores.
 GALLOCY_BENCH_CACHED_MIB=8 timeout 900 sh "$src/bench/run" "$out" --reps 1 --scale 0.02 \
     >"$out/run.log" 2>&1
 rc=$?
 [ $rc -eq 0 ] || tail -n 30 "$out/run.log"
-check "bench/run finishes (status $rc)" $rc
+verdict "bench: bench/run finishes (status $rc)" $rc
 csv="$out/results.csv"
 for t in get_lat put_lat get_bw put_bw atomic_lat read_fault seq_read write_fault memset_bw \
          barrier barrier_cached lock pairs threadtest threadtest_scaling larson \
@@ -37,15 +28,15 @@ for t in get_lat put_lat get_bw put_bw atomic_lat read_fault seq_read write_faul
     bad=$(awk -F, -v t="$t" '$1 == t && !($4 > 0 && $6 > 0 && $7 > 0)' "$csv" 2>/dev/null |
           wc -l)
     [ "$rows" -gt 0 ] && [ "$bad" -eq 0 ]
-    check "table $t: $rows rows, $bad without positive figures" $?
+    verdict "bench: table $t: $rows rows, $bad without positive figures" $?
 done
 # Sizes from 1 B to 4 MiB in the latency tables.
 [ "$(awk -F, '$1 == "get_lat"' "$csv" | wc -l)" -eq 23 ]
-check "get_lat has the 23 sizes from 1 B to 4 MiB" $?
+verdict "bench: get_lat has the 23 sizes from 1 B to 4 MiB" $?
 if command -v gnuplot >/dev/null; then
     sh "$src/bench/plot" "$csv" "$out/png" >"$out/plot.log" 2>&1
     [ -s "$out/png/rma_latency.png" ] && [ -s "$out/png/get_bw.png" ]
-    check "bench/plot makes the charts" $?
+    verdict "bench: bench/plot makes the charts" $?
 else
     echo "(gnuplot is not installed: bench/plot not checked)"
 fi

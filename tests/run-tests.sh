@@ -21,7 +21,7 @@ unset GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH GALLOCY_TRANSPORT 
 for setting in ${GALLOCY_TEST_SETTINGS:-}; do
     export "$setting"
 done
-. "$(dirname "$0")/verdicts.sh"
+. "$GALLOCY_TEST_SRCDIR/verdicts.sh"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -38,9 +38,9 @@ run() {
 
 run "unit tests" 300 "$dir/test_unit"
 run "heap (the allocator alone, threads)" 600 "$dir/test_heap"
-run "numa placement on XML topologies" 120 "$dir/test_numa" "$(dirname "$0")"
-run "gallocy-info" 120 sh "$(dirname "$0")/test_info.sh" "$dir/../tools/gallocy-info" \
-    "$(dirname "$0")/../src/options.def"
+run "numa placement on XML topologies" 120 "$dir/test_numa" "$GALLOCY_TEST_SRCDIR"
+run "gallocy-info" 120 sh "$GALLOCY_TEST_SRCDIR/test_info.sh" "$dir/../tools/gallocy-info" \
+    "$GALLOCY_TEST_SRCDIR/../src/options.def"
 for np in ${GALLOCY_TEST_NP:-1 2 4}; do
     run "test_gallocy, $np rank(s)" 900 "$MPIRUN" -np "$np" "$dir/test_gallocy"
 done

@@ -4,11 +4,7 @@
 #   usage: test_info.sh GALLOCY_INFO OPTIONS_DEF
 info=$1
 def=$2
-pass=0
-fail=0
-verdict() { # NAME STATUS
-    if [ "$2" -eq 0 ]; then echo "ok   info: $1"; pass=$((pass + 1)); else echo "FAIL info: $1"; fail=$((fail + 1)); fi
-}
+. "$(dirname "$0")/verdicts.sh"
 names=$(sed -n 's/^GALLOCY_OPTION(\([A-Z_]*\),.*/GALLOCY_\1/p' "$def")
 count=$(echo "$names" | grep -c GALLOCY_)
 text=$("$info")
@@ -19,14 +15,14 @@ st=0
 for n in $names; do
     echo "$text" | grep -q "^$n " || { echo "text lacks $n"; st=1; }
 done
-verdict "text lists all $count options of the table" $st
+verdict "info: text lists all $count options of the table" $st
 
 st=0
 for n in $names; do
     echo "$json" | grep -q "{\"name\": \"$n\"" || { echo "JSON lacks $n"; st=1; }
 done
 [ "$(echo "$json" | grep -c '{"name": "GALLOCY_')" -eq "$count" ] || st=1
-verdict "JSON lists each option once" $st
+verdict "info: JSON lists each option once" $st
 
 st=0
 opens=$(printf '%s' "$json" | tr -cd '{' | wc -c)
@@ -42,18 +38,18 @@ done
 for key in 'gallocy ' 'build: ' 'transports:' 'RDMA devices:' 'topology: '; do
     echo "$text" | grep -qF "$key" || { echo "text lacks $key"; st=1; }
 done
-verdict "JSON is balanced; both say version, build, transports, devices, topology" $st
+verdict "info: JSON is balanced; both say version, build, transports, devices, topology" $st
 
 st=0
 echo "$json" | grep '"GALLOCY_PREFETCH"' | grep -q '"current": 3, "set": true' || st=1
 echo "$json" | grep '"GALLOCY_HEAP_SIZE"' | grep -q '"default": "1G", "current": 1073741824, "set": false' || st=1
-verdict "current values follow the environment" $st
+verdict "info: current values follow the environment" $st
 
 st=0
 out=$(GALLOCY_PREFETCH=lots "$info" 2>&1)
 rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "GALLOCY_PREFETCH=lots is not an integer" || st=1
-verdict "a bad value is refused by name" $st
+verdict "info: a bad value is refused by name" $st
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

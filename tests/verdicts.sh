@@ -1,10 +1,21 @@
-# verdicts.sh: sourced by the test runners (run-tests.sh, run-verbs-tests.sh,
-# run-fakehosts-tests.sh).  tally LABEL STATUS LOG adds the closing "N passed, N failed" line
-# of a run's LOG to $passed and $failed.  A run without that line (a crash, or a hang that
-# timeout ended with STATUS 124) counts as one failure, and so does a non-zero STATUS with no
-# failed test.
+# verdicts.sh: sourced by the test scripts (run-tests.sh, run-verbs-tests.sh,
+# run-fakehosts-tests.sh, run-bench-smoke.sh, test_info.sh): one count of $passed and $failed.
+#   tally LABEL STATUS LOG  adds the closing "N passed, N failed" line of a run's LOG.  A run
+#                           without that line (a crash, or a hang that timeout ended with
+#                           STATUS 124) counts as one failure, and so does a non-zero STATUS
+#                           with no failed test.
+#   verdict LABEL STATUS    one check of the script's own: STATUS 0 passes.
 passed=0
 failed=0
+verdict() {
+    if [ "$2" -eq 0 ]; then
+        echo "ok   $1"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $1"
+        failed=$((failed + 1))
+    fi
+}
 tally() {
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$3" | tail -n 1)
     if [ -z "$line" ]; then

@@ -119,9 +119,11 @@ static void print_json(const struct machine *m)
     opt_json_string(stdout, why);
     printf("},\n");
     printf("  \"rdma_devices\": [");
-    for (int i = 0; i < m->ndev; i++)
-        printf("%s{\"name\": \"%s\", \"numa_node\": %d}", i ? ", " : "", m->dev[i].name,
-               m->dev[i].numa);
+    for (int i = 0; i < m->ndev; i++) {
+        printf("%s{\"name\": ", i ? ", " : "");
+        opt_json_string(stdout, m->dev[i].name);
+        printf(", \"numa_node\": %d}", m->dev[i].numa);
+    }
     printf("],\n");
     printf("  \"topology\": {\"packages\": %d, \"numa_nodes\": %d, \"cores\": %d, \"pus\": %d},\n",
            m->packages, m->numa_nodes, m->cores, m->pus);
