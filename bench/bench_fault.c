@@ -94,9 +94,9 @@ static void measure(struct figures *f, int with_writes)
         for (int k = 0; k < bench_reps; k++)
             a[k] = per_page_read();
         gallocy_stats(&s1);
-        f->faults_per_page = (double)(s1.read_faults - s0.read_faults) / (double)(pages * (size_t)bench_reps);
-        f->mprotects_per_page = (double)(s1.protection_changes - s0.protection_changes) /
-                                (double)(pages * (size_t)bench_reps);
+        double touched = (double)(pages * (size_t)bench_reps);
+        f->faults_per_page = (double)(s1.read_faults - s0.read_faults) / touched;
+        f->mprotects_per_page = (double)(s1.protection_changes - s0.protection_changes) / touched;
         for (int k = 0; k < bench_reps; k++)
             b[k] = seq_read_mbs();
         for (int k = 0; k < bench_reps && with_writes; k++)

@@ -59,6 +59,8 @@ static void sweep(int put, int bw)
     snprintf(title, sizeof title, "gallocy_%s %s, rank 0 %s memory homed on rank 1", op,
              bw ? "bandwidth" : "latency", put ? "to" : "from");
     snprintf(base, sizeof base, "MPI_%s%s+flush", put ? "Put" : "Get", bw ? " x64" : "");
+    if (!bench_wanted(name))
+        return;
     bench_table(name, title, "Size", bw ? "MB/s" : "us", base, bw);
     int window = bw ? BW_WINDOW : 1;
     for (size_t size = 1; size <= MAX_SIZE; size *= 2) {
@@ -122,12 +124,8 @@ int main(int argc, char **argv)
     gallocy_barrier();
     if (bench_me == 0) {
         for (int bw = 0; bw < 2; bw++)
-            for (int put = 0; put < 2; put++) {
-                static const char *const names[2][2] = {{"get_lat", "put_lat"},
-                                                        {"get_bw", "put_bw"}};
-                if (bench_wanted(names[bw][put]))
-                    sweep(put, bw);
-            }
+            for (int put = 0; put < 2; put++)
+                sweep(put, bw); /* get_lat put_lat get_bw put_bw */
         if (bench_wanted("atomic_lat"))
             atomics();
     }

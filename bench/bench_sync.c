@@ -23,10 +23,11 @@
 
 enum { PAGE = 4096 };
 
+static size_t mib; /* GALLOCY_BENCH_CACHED_MIB */
+
 static void barriers(void)
 {
-    const char *env = getenv("GALLOCY_BENCH_CACHED_MIB");
-    size_t mib = env ? (size_t)atol(env) : 1024, bytes = mib << 20;
+    size_t bytes = mib << 20;
     char *arr = gallocy_coalloc(bytes, 1);
     if (!arr) {
         fprintf(stderr, "bench_sync: rank %d: gallocy_coalloc(%zu MiB) failed: raise "
@@ -130,7 +131,7 @@ static void locks(void)
 int main(int argc, char **argv)
 {
     const char *env = getenv("GALLOCY_BENCH_CACHED_MIB");
-    size_t mib = env ? (size_t)atol(env) : 1024;
+    mib = env ? (size_t)atol(env) : 1024;
     char size[32];
     snprintf(size, sizeof size, "%zuM", mib + 256);
     setenv("GALLOCY_COALLOC_SIZE", size, 0);

@@ -20,7 +20,8 @@ static void usage_exit(const char *program, const char *usage, int status)
 {
     if (bench_me == 0)
         fprintf(status ? stderr : stdout,
-                "usage: mpirun -np 2 %s [--csv] [--csv-out FILE] [--reps N] [--scale X] [--only NAME]\n"
+                "usage: mpirun -np 2 %s [--csv] [--csv-out FILE] [--reps N] [--scale X]\n"
+                "                           [--only NAME]\n"
                 "  --csv      machine-readable rows: bench,param,unit,gallocy,baseline_name,"
                 "baseline,ratio\n"
                 "  --csv-out F  also append those rows to file F (bench/plot reads them)\n"

@@ -1,7 +1,8 @@
 /* transport: one-sided access to every rank's registered region, addressed as
  * (rank, byte offset in that rank's region).  One backend per file: transport_verbs.c
- * (libibverbs RC queue pairs) and transport_mpi.c (MPI-3 passive-target RMA).  get and put are non-blocking: buffers may be reused, and data is in
- * place at the target or origin, only after flush.  Atomics are blocking.  Every call may be
+ * (libibverbs RC queue pairs) and transport_mpi.c (MPI-3 passive-target RMA).  get and put
+ * are non-blocking: buffers may be reused, and data is in place at the target or origin,
+ * only after flush.  Atomics are blocking.  Every call may be
  * made from any thread except the fault handler.  Failures are fatal and named (log_fatal). */
 #ifndef GALLOCY_TRANSPORT_H
 #define GALLOCY_TRANSPORT_H
@@ -36,7 +37,8 @@ extern const struct tp_ops *tp;
  * that registers memory registers those, once); chooses the backend named by
  * GALLOCY_TRANSPORT (auto: verbs when every rank has a usable RDMA device, else MPI), and
  * checks at start-up that the operations gallocy relies on work.  device: the RDMA device
- * preferred ("" for none): GALLOCY_IB_DEVICE, when set, is used instead, and must exist.  Returns 0 or a negative code after a message. */
+ * preferred ("" for none): GALLOCY_IB_DEVICE, when set, is used instead, and must exist.
+ * Returns 0 or a negative code after a message. */
 int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
             const char *device);
 /* Whether memory in the exposed ranges is pinned (registered): it cannot be given back to

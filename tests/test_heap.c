@@ -36,8 +36,8 @@ static void setup(size_t mib, size_t retain_mib)
     /* Superblock-aligned, as the global range is: 64 KiB of slack, start rounded up. */
     mapping = mmap(NULL, npages * 4096 + SB_BYTES, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    base = mapping == MAP_FAILED ? MAP_FAILED
-                                 : (char *)(((uintptr_t)mapping + SB_BYTES - 1) & ~(uintptr_t)(SB_BYTES - 1));
+    uintptr_t up = ((uintptr_t)mapping + SB_BYTES - 1) & ~(uintptr_t)(SB_BYTES - 1);
+    base = mapping == MAP_FAILED ? MAP_FAILED : (char *)up;
     page_info = calloc(npages, sizeof *page_info);
     discarded_pages = 0;
     discard_calls = 0;

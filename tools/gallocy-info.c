@@ -1,7 +1,7 @@
 /* gallocy-info: what this gallocy is and what it would do on this machine, like ompi_info or
  * ucx_info: version, build options, transports and which one auto would take, RDMA devices
- * and their NUMA nodes, the topology, and every GALLOCY_* option with its default, current value and help
- * (from the table the library parses, src/options.def).  Needs no MPI job.
+ * and their NUMA nodes, the topology, and every GALLOCY_* option with its default, current
+ * value and help (from the table the library parses, src/options.def).  Needs no MPI job.
  *
  *   gallocy-info [--json]
  */
