@@ -52,23 +52,26 @@ __attribute__((noinline)) static void rebin(struct heap *h, struct sb *s)
     bin_insert(h, s);
 }
 
+/* Counts s into h's totals of its class (sign 1) or out of them (sign -1). */
+static void account(struct heap *h, const struct sb *s, int sign)
+{
+    counter_add(&h->used[s->cls], sign * (int64_t)s->inuse * s->size);
+    counter_add(&h->cap[s->cls], sign * (int64_t)s->nobjs * s->size);
+    h->low[s->cls] = too_empty_below(h->cap[s->cls]);
+    counter_add(&h->nsb[s->cls], sign);
+}
+
 static void heap_add(struct heap *h, struct sb *s)
 {
     __atomic_store_n(&s->owner, h, __ATOMIC_RELEASE);
-    counter_add(&h->used[s->cls], (int64_t)s->inuse * s->size);
-    counter_add(&h->cap[s->cls], (int64_t)s->nobjs * s->size);
-    h->low[s->cls] = too_empty_below(h->cap[s->cls]);
-    counter_add(&h->nsb[s->cls], 1);
+    account(h, s, 1);
     bin_insert(h, s);
 }
 
 static void heap_remove(struct heap *h, struct sb *s)
 {
     bin_remove(h, s);
-    counter_add(&h->used[s->cls], -(int64_t)s->inuse * s->size);
-    counter_add(&h->cap[s->cls], -(int64_t)s->nobjs * s->size);
-    h->low[s->cls] = too_empty_below(h->cap[s->cls]);
-    counter_add(&h->nsb[s->cls], -1);
+    account(h, s, -1);
     if (h->cur[s->cls] == s)
         h->cur[s->cls] = NULL;
 }
