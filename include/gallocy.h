@@ -111,8 +111,9 @@ int gallocy_home(const void *p);
 
 /*
  * Consistency.  gallocy_release makes this rank's writes visible at their homes (to be seen
- * by a later acquire elsewhere); gallocy_acquire drops cached copies so later reads see what
- * was released before.  gallocy_barrier (collective) = release, barrier, acquire.
+ * by a later acquire elsewhere) and publishes which pages it changed; gallocy_acquire drops
+ * the cached copies that may be stale, so later reads see what was released before.
+ * gallocy_barrier (collective) = release, barrier, acquire.
  * Any thread; they act on the whole rank (all its threads' cached pages).
  */
 void gallocy_acquire(void);
@@ -158,6 +159,10 @@ typedef struct {
     uint64_t bytes_written_back; /* bytes of the diffs sent home */
     uint64_t diff_runs;        /* separate writes the diffs took */
     uint64_t invalidations;    /* cached pages dropped at acquire */
+    uint64_t stale_drops;      /* of those, dropped because a write notice named them */
+    uint64_t write_notices;    /* runs of changed pages this rank published at releases */
+    uint64_t pages_shared;     /* own pages write-protected because other ranks cache them */
+    uint64_t home_write_faults; /* faults on own shared pages (their writes become notices) */
     uint64_t protection_changes; /* mprotect calls */
     uint64_t acquires, releases, barriers, locks;
     uint64_t remote_frees_sent;    /* frees of other ranks' blocks delivered to their queues */

@@ -56,6 +56,11 @@ void rt_allgather(const void *in, void *out, size_t len)
     MPI_Allgather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm);
 }
 
+void rt_alltoall(const void *in, void *out, size_t len)
+{
+    MPI_Alltoall(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm);
+}
+
 long rt_allreduce_max(long v)
 {
     long r;

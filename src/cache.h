@@ -1,6 +1,10 @@
-/* cache: this rank's state of every page of the global range it does not home (the local page
- * state of DESIGN.md): invalid (absent), read (a clean copy), dirty (writable, with a twin).
- * Also the list of cached page runs, so acquire costs what is cached, not the range size.
+/* cache: this rank's state of every page of the global range (the local page state of
+ * DESIGN.md).  A page homed elsewhere is invalid (absent), read (a clean copy) or dirty
+ * (writable, with a twin); a copy is also tracked or not (notice.c: kept across acquires
+ * unless a write notice names it).  A page of this rank's own is plain memory (PS_INVALID
+ * here) until another rank caches it; then it is shared (write-protected) or home-dirty
+ * (written since the last release).  Also the list of untracked cached runs, so an acquire
+ * costs what it must drop, not the range size.
  * Every function below except init/fini needs cache_lock held; the lock is also what the
  * fault handler takes, so a holder never touches the application view itself. */
 #ifndef GALLOCY_CACHE_H
@@ -10,22 +14,47 @@
 
 #include "futex.h"
 
-enum { PS_INVALID = 0, PS_READ = 1, PS_DIRTY = 2 };
+enum {
+    PS_INVALID = 0,
+    PS_READ = 1,
+    PS_DIRTY = 2,
+    PS_SHARED = 3,     /* own page that others cache: write-protected */
+    PS_HOME_DIRTY = 4, /* own shared page written since the last release */
+    PS_KIND = 7,       /* mask of the above */
+    PS_TRACKED = 8,    /* flag on PS_READ and PS_DIRTY */
+};
 
 extern uint8_t *cache_state; /* one byte per page of the range */
 extern futex_mutex_t cache_lock;
+extern size_t cache_tracked; /* tracked copies held */
 
 int cache_init(void);
 void cache_fini(void);
 
-/* Pages [page, page+n) were just fetched: record them as clean copies, readable. */
-void cache_add_clean(size_t page, size_t n);
+/* Pages [page, page+n), homed by home, were just fetched: record them as clean copies,
+ * readable (and announce them to the home). */
+void cache_add_clean(size_t page, size_t n, int home);
 /* A clean cached page is about to be written: twin it and make it writable. */
 void cache_make_dirty(size_t page);
-/* Release: write-protect dirty pages, send their diffs home, wait for completion. */
+/* An own shared page is about to be written: make it writable until the next release. */
+void cache_make_home_dirty(size_t page);
+/* Release: write-protect dirty pages (own home-dirty ones too), send the diffs home, wait
+ * for completion, publish the write notices. */
 void cache_write_back(void);
-/* Acquire: drop every cached copy (write back first what is dirty). */
+/* Acquire, the local part: write back what is dirty, then drop the untracked copies and
+ * those this rank changed behind its cache (explicit puts and atomics). */
 void cache_invalidate(void);
+/* Drops the clean copies among pages [page, page+n); returns how many. */
+size_t cache_drop(size_t page, size_t n);
+/* Drops every tracked copy; returns how many. */
+size_t cache_drop_tracked(void);
+/* Own pages among [page, page+n) that other ranks now cache become shared (write-protected);
+ * returns how many. */
+size_t cache_share_home(size_t page, size_t n);
+/* This rank changed [off, off+len) of global memory at its home without its cache (explicit
+ * put, atomic): tell the others at the next release; drop its own copy at the next acquire.
+ * Takes cache_lock. */
+void cache_changed(size_t off, size_t len, int home);
 /* Forget pages [page, page+n) without writing anything back (their memory is being freed). */
 void cache_forget(size_t page, size_t n);
 

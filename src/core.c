@@ -15,6 +15,7 @@
 #include "gallocy.h"
 #include "log.h"
 #include "meta.h"
+#include "notice.h"
 #include "numa.h"
 #include "options.h"
 #include "runtime.h"
@@ -122,6 +123,7 @@ void core_fini(void)
     fault_uninstall();
     alloc_fini();
     coalloc_fini();
+    notice_fini();
     cache_fini();
     space_fini();
     numa_fini();
@@ -146,13 +148,15 @@ int core_init(void)
         return -ENOMEM;
     }
     rc = space_init(opt.heap_size, opt.coalloc_size,
-                    meta_size(opt.heap_size, (size_t)opt.remote_free_slots));
+                    meta_size(opt.heap_size, (size_t)opt.remote_free_slots, rt_size()));
     if (rc)
         return rc;
     /* Before anything touches the memfd: its pages land where the placement says. */
     numa_init();
     numa_bind(sp.alias, sp.total, "home segment, cache and queues");
     rc = cache_init();
+    if (!rc)
+        rc = notice_init();
     if (!rc)
         rc = coalloc_init();
     if (!rc)

@@ -58,7 +58,7 @@ static void fetch_run(size_t page, int home, size_t run_end_off, int prefetch)
     stats_inc(read_faults);
     stats_add(pages_fetched, n);
     stats_add(bytes_fetched, n * GPAGE);
-    cache_add_clean(page, n);
+    cache_add_clean(page, n, home);
 }
 
 static void on_segv(int sig, siginfo_t *si, void *uctx)
@@ -82,6 +82,15 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
     }
     futex_lock(&cache_lock);
     int home = space_home_run(page * GPAGE, &run_end);
+    uint8_t state = cache_state[page];
+    if (home == sp.rank && (state == PS_SHARED || state == PS_HOME_DIRTY)) {
+        /* An own page that other ranks cache: its writes become write notices. */
+        if (state == PS_SHARED && write != 0)
+            cache_make_home_dirty(page);
+        futex_unlock(&cache_lock);
+        errno = saved_errno;
+        return;
+    }
     if (home < 0 || home == sp.rank) {
         futex_unlock(&cache_lock);
         log_error(NULL, "invalid access to %p: inside gallocy's global range but %s", addr,
@@ -91,7 +100,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
         errno = saved_errno;
         return;
     }
-    switch (cache_state[page]) {
+    switch (state & PS_KIND) {
     case PS_INVALID:
         /* A write fault fetches only its page: the next pages would fault again to be made
          * writable, so prefetching them as read-only saves nothing. */

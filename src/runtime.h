@@ -10,6 +10,8 @@ void rt_barrier(void);
 void rt_bcast(void *buf, size_t len, int root);
 /* out receives len bytes from every rank, rank order. */
 void rt_allgather(const void *in, void *out, size_t len);
+/* in holds len bytes for each rank in rank order; out receives len bytes from each. */
+void rt_alltoall(const void *in, void *out, size_t len);
 long rt_allreduce_max(long v);
 long rt_allreduce_min(long v);
 /* Ends the whole job (every rank) with this exit code; usable before init and from any thread. */

@@ -11,6 +11,7 @@
 #include "core.h"
 #include "gallocy.h"
 #include "log.h"
+#include "notice.h"
 #include "runtime.h"
 #include "space.h"
 #include "stats.h"
@@ -31,6 +32,7 @@ void gallocy_acquire(void)
     CORE_REQUIRE("gallocy_acquire");
     futex_lock(&cache_lock);
     cache_invalidate();
+    notice_acquire();
     futex_unlock(&cache_lock);
     stats_inc(acquires);
 }
@@ -39,8 +41,8 @@ void gallocy_barrier(void)
 {
     CORE_REQUIRE("gallocy_barrier");
     gallocy_release();
-    rt_barrier();
-    gallocy_acquire();
+    notice_barrier(); /* the barrier itself, and the acquire */
+    stats_inc(acquires);
     stats_inc(barriers);
 }
 
@@ -60,7 +62,10 @@ uint64_t gallocy_atomic_fetch_add(uint64_t *global, uint64_t v)
     CORE_REQUIRE("gallocy_atomic_fetch_add");
     uint64_t off;
     int home = word_home(global, 8, "gallocy_atomic_fetch_add", &off);
-    return tp->fetch_add(home, off, v);
+    uint64_t old = tp->fetch_add(home, off, v);
+    if (v)
+        cache_changed(off, 8, home);
+    return old;
 }
 
 uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64_t desired)
@@ -68,7 +73,10 @@ uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64
     CORE_REQUIRE("gallocy_atomic_compare_swap");
     uint64_t off;
     int home = word_home(global, 8, "gallocy_atomic_compare_swap", &off);
-    return tp->compare_swap(home, off, expected, desired);
+    uint64_t old = tp->compare_swap(home, off, expected, desired);
+    if (old == expected && desired != expected)
+        cache_changed(off, 8, home);
+    return old;
 }
 
 /* Ticket lock: word[0] is the next ticket, word[1] the ticket being served.  FIFO; trylock
@@ -159,6 +167,8 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
             tp->put(home, off + done, mine, chunk);
         else
             tp->get(mine, home, off + done, chunk);
+        if (is_put)
+            cache_changed(off + done, chunk, home);
         if (home != sp.rank)
             flush_home = flush_home == NO_HOME || flush_home == home ? home : TP_ALL_RANKS;
         if (bounce) { /* the bounce buffer is reused: complete each piece */

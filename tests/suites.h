@@ -12,6 +12,7 @@ extern int me, nranks;
 
 void register_alloc_tests(void);
 void register_coherence_tests(void);
+void register_notice_tests(void);
 void register_sync_tests(void);
 void register_coalloc_tests(void);
 void register_signal_tests(void);

@@ -1,6 +1,6 @@
 /* test_gallocy: the CUnit suites that run under mpirun (1, 2 and 4 ranks).
- *   test_gallocy [SUITE...]   runs the named suites only (alloc, coherence, sync, coalloc,
- *                             signals); all of them without arguments. */
+ *   test_gallocy [SUITE...]   runs the named suites only (alloc, coherence, notices,
+ *                             sync, coalloc, signals); all of them without arguments. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +32,7 @@ int main(int argc, char **argv)
         MPI_Abort(MPI_COMM_WORLD, 1);
     register_alloc_tests();
     register_coherence_tests();
+    register_notice_tests();
     register_sync_tests();
     register_coalloc_tests();
     register_signal_tests();

@@ -1,0 +1,228 @@
+/* test_notice: write notices.  Clean copies whose home knows they are cached survive
+ * barriers; every way a page can change at its home (the home's own stores, another rank's
+ * diffs, explicit puts and atomics, a freed and reallocated range) still reaches them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "suites.h"
+
+enum { NP = 64, PG = 4096 };
+
+static void read_pages(const char *p, size_t npages)
+{
+    volatile char sink = 0;
+    for (size_t i = 0; i < npages; i++)
+        sink += ((volatile const char *)p)[i * PG];
+    (void)sink;
+}
+
+/* The ranks other than home read every page; the barrier after tells home, which
+ * write-protects them; the one after that tells the readers, whose copies from then on are
+ * tracked: kept across barriers unless a write notice names them.  Ends with a barrier, so
+ * that what the test writes next is not read here. */
+static void make_tracked(const char *p, size_t npages, int home)
+{
+    if (me != home)
+        read_pages(p, npages);
+    gallocy_barrier();
+    gallocy_barrier();
+    if (me != home)
+        read_pages(p, npages);
+    gallocy_barrier();
+}
+
+static char *shared_array(size_t npages, int home)
+{
+    char *p = gallocy_coalloc(npages * PG, home);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    if (me == home)
+        for (size_t i = 0; i < npages; i++)
+            p[i * PG + 1] = (char)i;
+    gallocy_barrier();
+    return p;
+}
+
+static int values_are(const char *p, size_t npages, size_t at, int add)
+{
+    int ok = 1;
+    for (size_t i = 0; i < npages; i++)
+        ok &= p[i * PG + at] == (char)(i + (size_t)add);
+    return ok;
+}
+
+static void test_clean_copies_survive_barriers(void)
+{
+    gallocy_stats_t a, b, h;
+    gallocy_stats(&h);
+    char *p = shared_array(NP, 0);
+    make_tracked(p, NP, 0);
+    gallocy_stats(&a);
+    for (int i = 0; i < 3; i++)
+        gallocy_barrier();
+    CU_ASSERT(values_are(p, NP, 1, 0));
+    gallocy_stats(&b);
+    CU_ASSERT_EQUAL(b.read_faults, a.read_faults); /* nothing fetched again */
+    CU_ASSERT_EQUAL(b.invalidations, a.invalidations);
+    if (me == 0 && nranks > 1)
+        CU_ASSERT_EQUAL(b.pages_shared - h.pages_shared, NP);
+    gallocy_barrier();
+    gallocy_cofree(p);
+}
+
+static void test_home_writes_reach_tracked_copies(void)
+{
+    char *p = shared_array(NP, 0);
+    make_tracked(p, NP, 0);
+    gallocy_stats_t a, b;
+    gallocy_stats(&a);
+    if (me == 0)
+        for (int i = 0; i < NP; i++)
+            p[i * PG + 1] = (char)(i + 100);
+    gallocy_barrier();
+    CU_ASSERT(values_are(p, NP, 1, 100));
+    gallocy_stats(&b);
+    if (nranks > 1 && me == 0)
+        CU_ASSERT_EQUAL(b.home_write_faults - a.home_write_faults, NP);
+    if (me != 0)
+        CU_ASSERT_EQUAL(b.stale_drops - a.stale_drops, NP);
+    gallocy_barrier();
+    gallocy_cofree(p);
+}
+
+/* The writer is neither the home nor the reader (with 3 ranks or more). */
+static void test_other_writers_reach_tracked_copies(void)
+{
+    int writer = nranks - 1;
+    char *p = shared_array(NP, 0);
+    make_tracked(p, NP, 0);
+    gallocy_stats_t a, b;
+    gallocy_stats(&a);
+    if (me == writer)
+        for (int i = 0; i < NP; i += 2)
+            p[i * PG + 2] = (char)(i + 7);
+    gallocy_barrier();
+    int ok = 1;
+    for (int i = 0; i < NP; i++)
+        ok &= p[i * PG + 2] == (i % 2 ? 0 : (char)(i + 7)) && p[i * PG + 1] == (char)i;
+    CU_ASSERT(ok);
+    gallocy_stats(&b);
+    if (me != 0 && me != writer)
+        CU_ASSERT_EQUAL(b.stale_drops - a.stale_drops, NP / 2);
+    gallocy_barrier();
+    gallocy_cofree(p);
+}
+
+/* Ordered by a lock, not a barrier: the next holder reads the notice counts itself. */
+static void test_lock_orders_home_writes(void)
+{
+    char *p = shared_array(NP, 0);
+    gallocy_lock_t *l = gallocy_coalloc(sizeof *l, 0);
+    gallocy_barrier();
+    make_tracked(p, NP, 0);
+    if (me == 0) {
+        gallocy_lock(l);
+        for (int i = 0; i < NP; i++)
+            p[i * PG + 1] = (char)(i + 50);
+        gallocy_unlock(l);
+    }
+    MPI_Barrier(test_comm); /* orders the lock holders, not the memory */
+    gallocy_stats_t a, b;
+    gallocy_stats(&a);
+    gallocy_lock(l);
+    CU_ASSERT(values_are(p, NP, 1, 50));
+    gallocy_unlock(l);
+    gallocy_stats(&b);
+    if (me != 0)
+        CU_ASSERT_EQUAL(b.stale_drops - a.stale_drops, NP);
+    gallocy_barrier();
+    gallocy_cofree(l);
+    gallocy_cofree(p);
+}
+
+/* Puts and atomics change the home copy without the cache: other ranks learn of them from
+ * notices, and the rank that made them drops its own copy at its next acquire. */
+static void test_puts_and_atomics_are_noticed(void)
+{
+    int putter = nranks - 1;
+    char *p = shared_array(NP, 0);
+    make_tracked(p, NP, 0);
+    uint64_t v = 0xabc, w = 0xdef;
+    if (me == putter) {
+        gallocy_put(p + 3 * PG + 64, &v, 8);
+        gallocy_atomic_fetch_add((uint64_t *)(p + 5 * PG + 64), 9);
+    }
+    if (me == 0) /* the home itself: a memcpy and an atomic on its own memory */
+        gallocy_put(p + 7 * PG + 64, &w, 8);
+    gallocy_barrier();
+    CU_ASSERT_EQUAL(*(uint64_t *)(p + 3 * PG + 64), v);
+    CU_ASSERT_EQUAL(*(uint64_t *)(p + 5 * PG + 64), 9);
+    CU_ASSERT_EQUAL(*(uint64_t *)(p + 7 * PG + 64), w);
+    gallocy_barrier();
+    if (me == putter) { /* its own copy, after an acquire alone */
+        gallocy_put(p + 9 * PG + 64, &w, 8);
+        gallocy_acquire();
+        CU_ASSERT_EQUAL(*(uint64_t *)(p + 9 * PG + 64), w);
+    }
+    gallocy_barrier();
+    gallocy_cofree(p);
+}
+
+/* More notice runs than the ring holds between two looks: the readers drop every tracked
+ * copy rather than miss one. */
+static void test_notice_ring_overflow(void)
+{
+    enum { MANY = 2 * 8192 + 4 }; /* pages; every other one changes: 8194 separate runs */
+    char *p = shared_array(MANY, 0);
+    make_tracked(p, MANY, 0);
+    gallocy_stats_t a, b;
+    gallocy_stats(&a);
+    if (me == 0)
+        for (uint64_t i = 0; i < MANY; i += 2)
+            gallocy_put(p + i * PG + 8, &i, 8);
+    gallocy_barrier();
+    int ok = 1;
+    for (uint64_t i = 0; i < MANY; i++)
+        ok &= *(uint64_t *)(p + i * PG + 8) == (i % 2 ? 0 : i);
+    CU_ASSERT(ok);
+    gallocy_stats(&b);
+    if (me != 0)
+        CU_ASSERT(b.stale_drops - a.stale_drops >= MANY); /* all of them, and others */
+    gallocy_barrier();
+    gallocy_cofree(p);
+}
+
+/* After gallocy_cofree the home writes the range's pages without faults again; copies of a
+ * new allocation there must not be taken for tracked ones. */
+static void test_cofree_forgets_sharing(void)
+{
+    int home = nranks - 1;
+    char *p = shared_array(NP, home);
+    make_tracked(p, NP, home);
+    gallocy_cofree(p);
+    char *q = shared_array(NP, home); /* first-fit: the same pages again */
+    if (me != home)
+        read_pages(q, NP);
+    gallocy_barrier();
+    if (me == home)
+        for (int i = 0; i < NP; i++)
+            q[i * PG + 1] = (char)(i + 30);
+    gallocy_barrier();
+    CU_ASSERT(values_are(q, NP, 1, 30));
+    gallocy_barrier();
+    gallocy_cofree(q);
+}
+
+void register_notice_tests(void)
+{
+    static const struct cm_test tests[] = {
+        {"clean copies survive barriers once their home knows",
+         test_clean_copies_survive_barriers},
+        {"a home's writes reach tracked copies", test_home_writes_reach_tracked_copies},
+        {"another rank's writes reach tracked copies", test_other_writers_reach_tracked_copies},
+        {"a lock orders a home's writes", test_lock_orders_home_writes},
+        {"puts and atomics are noticed", test_puts_and_atomics_are_noticed},
+        {"overflowing the notice ring drops every tracked copy", test_notice_ring_overflow},
+        {"gallocy_cofree forgets what was shared", test_cofree_forgets_sharing},
+        {NULL, NULL}};
+    CM_ADD_SUITE("notices", tests);
+}
