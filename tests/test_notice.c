@@ -167,26 +167,28 @@ static void test_puts_and_atomics_are_noticed(void)
     gallocy_cofree(p);
 }
 
-/* More notice runs than the ring holds between two looks: the readers drop every tracked
- * copy rather than miss one. */
+/* More notice runs than the ring holds between two looks (one run per release here): the
+ * readers drop every tracked copy rather than miss one. */
 static void test_notice_ring_overflow(void)
 {
-    enum { MANY = 2 * 8192 + 4 }; /* pages; every other one changes: 8194 separate runs */
-    char *p = shared_array(MANY, 0);
-    make_tracked(p, MANY, 0);
+    enum { RELEASES = 8192 + 2 }; /* the ring holds 8192 runs */
+    char *p = shared_array(NP, 0);
+    make_tracked(p, NP, 0);
     gallocy_stats_t a, b;
     gallocy_stats(&a);
     if (me == 0)
-        for (uint64_t i = 0; i < MANY; i += 2)
-            gallocy_put(p + i * PG + 8, &i, 8);
+        for (uint64_t i = 0; i < RELEASES; i++) {
+            gallocy_put(p + (i % NP) * PG + 8, &i, 8);
+            gallocy_release();
+        }
     gallocy_barrier();
     int ok = 1;
-    for (uint64_t i = 0; i < MANY; i++)
-        ok &= *(uint64_t *)(p + i * PG + 8) == (i % 2 ? 0 : i);
+    for (uint64_t i = 0; i < NP; i++)
+        ok &= *(uint64_t *)(p + i * PG + 8) == RELEASES - 1 - (RELEASES - 1 - i) % NP;
     CU_ASSERT(ok);
     gallocy_stats(&b);
     if (me != 0)
-        CU_ASSERT(b.stale_drops - a.stale_drops >= MANY); /* all of them, and others */
+        CU_ASSERT(b.stale_drops - a.stale_drops >= NP); /* all of them, and any others */
     gallocy_barrier();
     gallocy_cofree(p);
 }
