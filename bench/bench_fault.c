@@ -6,14 +6,14 @@
  * (gallocy_acquire) before every run.  Tables:
  *   read_fault  one byte read per page, per page: with no prefetch (GALLOCY_PREFETCH=1) and
  *               with the prefetch in effect; baseline: one bare protection fault (SIGSEGV
- *               and mprotect on private memory) plus one raw 4 KiB MPI_Get+flush
+ *               and mprotect on private memory) plus one raw 4 KiB get (raw.h)
  *   seq_read    reading the whole array (every word), MB/s, both prefetch settings; baseline:
- *               raw 4 KiB MPI_Gets of the same bytes, each flushed (what a page-at-a-time
+ *               raw 4 KiB gets of the same bytes, each flushed (what a page-at-a-time
  *               DSM with free faults would move)
  *   write_fault one byte written per page and gallocy_release, per page; baseline: two bare
- *               faults (read then write) plus one raw 4 KiB MPI_Put+flush
- *   memset_bw   memset of the array and gallocy_barrier, MB/s; baseline: one MPI_Put of the
- *               array, flush and MPI_Barrier
+ *               faults (read then write) plus one raw 4 KiB put
+ *   memset_bw   memset of the array and gallocy_barrier, MB/s; baseline: one raw put of the
+ *               array, completed, and MPI_Barrier
  * The prefetch setting is read at gallocy_init, so the no-prefetch runs re-initialise gallocy
  * with GALLOCY_PREFETCH=1 in the same process. */
 #include <stdio.h>
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
         char title[96];
         snprintf(title, sizeof title, "sequential cold read of a %zu MiB array homed on rank 1",
                  bytes >> 20);
-        bench_table("seq_read", title, "Setting", "MB/s", "4K MPI_Gets", 1);
+        bench_table("seq_read", title, "Setting", "MB/s", raw_label(RAW_GETS_4K), 1);
         bench_row(p1, without.seq_read, base.seq_get_mbs);
         bench_row(pn, with.seq_read, base.seq_get_mbs);
         bench_note("prefetch %d reads %.2fx faster than prefetch 1", prefetch,
@@ -219,7 +219,7 @@ int main(int argc, char **argv)
         char param[32];
         snprintf(param, sizeof param, "%zu", bytes);
         bench_table("memset_bw", "memset of an array homed on rank 1, then gallocy_barrier",
-                    "Size", "MB/s", "MPI_Put+flush+barrier", 1);
+                    "Size", "MB/s", raw_label(RAW_PUT_BARRIER), 1);
         bench_row(param, with.memset_bw, base.put_all_mbs);
     }
     raw_close();

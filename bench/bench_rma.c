@@ -1,7 +1,8 @@
 /* bench_rma: explicit one-sided access, OSU-style: gallocy_get / gallocy_put latency and
- * bandwidth from 1 B to 4 MiB, and the atomics, against the raw transport (MPI_Get / MPI_Put /
- * MPI_Fetch_and_op / MPI_Compare_and_swap with MPI_Win_flush on a window of the benchmark's
- * own, same MPI component) in the same run.
+ * bandwidth from 1 B to 4 MiB, and the atomics, against the raw transport in the same run
+ * (raw.h: MPI_Get / MPI_Put / MPI_Fetch_and_op / MPI_Compare_and_swap with MPI_Win_flush on
+ * a window of the benchmark's own, same MPI component; under verbs, one work request and a
+ * poll of its completion on queue pairs of the benchmark's own).
  *
  *   mpirun -np 2 bench/bench_rma [--csv] [--reps N] [--scale X] [--only TABLE]
  *
@@ -58,7 +59,8 @@ static void sweep(int put, int bw)
     snprintf(name, sizeof name, "%s_%s", op, bw ? "bw" : "lat");
     snprintf(title, sizeof title, "gallocy_%s %s, rank 0 %s memory homed on rank 1", op,
              bw ? "bandwidth" : "latency", put ? "to" : "from");
-    snprintf(base, sizeof base, "MPI_%s%s+flush", put ? "Put" : "Get", bw ? " x64" : "");
+    snprintf(base, sizeof base, "%s",
+             raw_label(put ? (bw ? RAW_PUT_X64 : RAW_PUT) : (bw ? RAW_GET_X64 : RAW_GET)));
     if (!bench_wanted(name))
         return;
     bench_table(name, title, "Size", bw ? "MB/s" : "us", base, bw);
@@ -80,7 +82,7 @@ static void sweep(int put, int bw)
 static void atomics(void)
 {
     bench_table("atomic_lat", "atomics on a word homed on rank 1, from rank 0", "Operation",
-                "us", "MPI atomic+flush", 0);
+                "us", raw_label(RAW_ATOMIC), 0);
     long n = bench_iters(2000);
     double g[2][32], r[2][32];
     for (int k = 0; k < bench_reps; k++) {

@@ -13,8 +13,8 @@
  *             first read, and the pages a read after the timed barriers fetched again (0:
  *             every timed barrier kept the whole array).
  *   lock      gallocy_lock + gallocy_unlock, uncontended with the lock homed on rank 0
- *             (local) and on rank 1 (remote), against one raw atomic (MPI_Fetch_and_op +
- *             flush) to the same rank; and contended: both ranks take a lock homed on rank 0
+ *             (local) and on rank 1 (remote), against one raw fetch-and-add (raw.h) to
+ *             the same rank; and contended: both ranks take a lock homed on rank 0
  *             in turn, per lock taken, against a raw atomic to rank 0 made while rank 1 makes
  *             them too.
  * GALLOCY_COALLOC_SIZE is raised to fit the cached array when it is unset. */
@@ -147,7 +147,7 @@ static void locks(void)
         r[2][k] = raw_atomics(0, n);
         MPI_Barrier(MPI_COMM_WORLD);
     }
-    bench_table("lock", "gallocy_lock + gallocy_unlock", "Lock", "us", "MPI_Fetch_and_op+flush",
+    bench_table("lock", "gallocy_lock + gallocy_unlock", "Lock", "us", raw_label(RAW_FETCH_ADD),
                 0);
     bench_row("local", bench_median(g[0], bench_reps), bench_median(r[0], bench_reps));
     bench_row("remote", bench_median(g[1], bench_reps), bench_median(r[1], bench_reps));

@@ -9,24 +9,28 @@
 #include <sys/mman.h>
 
 #include "common.h"
+#include "gallocy.h"
+#include "raw_backend.h"
 
-static MPI_Win win = MPI_WIN_NULL;
+static const struct raw_ops *ops;
 static char *base;
+static int verbs;
 
 void raw_open(size_t size)
 {
     base = calloc(1, size);
-    if (!base || MPI_Win_create(base, (MPI_Aint)size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &win)) {
-        fprintf(stderr, "raw: rank %d: no window of %zu bytes\n", bench_me, size);
+    if (!base) {
+        fprintf(stderr, "raw: rank %d: out of memory for %zu bytes\n", bench_me, size);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
-    MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
+    const char *t = gallocy_transport();
+    verbs = t && !strcmp(t, "verbs");
+    ops = verbs ? raw_verbs_open(base, size) : raw_mpi_open(base, size);
 }
 
 void raw_close(void)
 {
-    MPI_Win_unlock_all(win);
-    MPI_Win_free(&win);
+    ops->close();
     free(base);
 }
 
@@ -37,44 +41,44 @@ char *raw_base(void)
 
 void raw_get(void *dst, int rank, size_t off, size_t n)
 {
-    MPI_Get(dst, (int)n, MPI_BYTE, rank, (MPI_Aint)off, (int)n, MPI_BYTE, win);
-    MPI_Win_flush(rank, win);
+    ops->get(dst, rank, off, n);
 }
 
 void raw_put(int rank, size_t off, const void *src, size_t n)
 {
-    MPI_Put(src, (int)n, MPI_BYTE, rank, (MPI_Aint)off, (int)n, MPI_BYTE, win);
-    MPI_Win_flush(rank, win);
+    ops->put(rank, off, src, n);
 }
 
 uint64_t raw_fetch_add(int rank, size_t off, uint64_t v)
 {
-    uint64_t old;
-    MPI_Fetch_and_op(&v, &old, MPI_UINT64_T, rank, (MPI_Aint)off, MPI_SUM, win);
-    MPI_Win_flush(rank, win);
-    return old;
+    return ops->fetch_add(rank, off, v);
 }
 
 uint64_t raw_compare_swap(int rank, size_t off, uint64_t expected, uint64_t desired)
 {
-    uint64_t old;
-    MPI_Compare_and_swap(&desired, &expected, &old, MPI_UINT64_T, rank, (MPI_Aint)off, win);
-    MPI_Win_flush(rank, win);
-    return old;
+    return ops->compare_swap(rank, off, expected, desired);
 }
 
 void raw_get_window(void *dst, int rank, size_t n, int window)
 {
-    for (int i = 0; i < window; i++)
-        MPI_Get(dst, (int)n, MPI_BYTE, rank, 0, (int)n, MPI_BYTE, win);
-    MPI_Win_flush(rank, win);
+    ops->get_window(dst, rank, n, window);
 }
 
 void raw_put_window(int rank, const void *src, size_t n, int window)
 {
-    for (int i = 0; i < window; i++)
-        MPI_Put(src, (int)n, MPI_BYTE, rank, 0, (int)n, MPI_BYTE, win);
-    MPI_Win_flush(rank, win);
+    ops->put_window(rank, src, n, window);
+}
+
+const char *raw_label(enum raw_label l)
+{
+    static const char *const names[2][RAW_NLABELS] = {
+        {"MPI_Get+flush", "MPI_Put+flush", "MPI_Get x64+flush", "MPI_Put x64+flush",
+         "MPI atomic+flush", "MPI_Fetch_and_op+flush", "4K MPI_Gets", "MPI_Put+flush+barrier"},
+        {"verbs READ+poll", "verbs WRITE+poll", "verbs READ x64+poll", "verbs WRITE x64+poll",
+         "verbs atomic+poll", "verbs FETCH_ADD+poll", "4K verbs READs",
+         "verbs WRITE+poll+barrier"},
+    };
+    return names[verbs][l];
 }
 
 static void bare_handler(int sig, siginfo_t *si, void *uctx)

@@ -64,6 +64,9 @@ int gallocy_finalize(void);
  * -1 before gallocy_init.  Any thread. */
 int gallocy_rank(void);
 int gallocy_nranks(void);
+/* The one-sided transport the job runs on: "verbs" or "mpi" (GALLOCY_TRANSPORT=auto takes
+ * verbs when every rank has a usable RDMA device); NULL before gallocy_init.  Any thread. */
+const char *gallocy_transport(void);
 
 /* A static message for a code returned by a gallocy call (negative or positive errno). */
 const char *gallocy_strerror(int err);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core.h"
 #include "gallocy.h"
 #include "log.h"
 #include "meta.h"
@@ -14,6 +15,11 @@
 
 const struct tp_ops *tp;
 int tp_pinned;
+
+const char *gallocy_transport(void)
+{
+    return __atomic_load_n(&core_ready, __ATOMIC_ACQUIRE) ? tp->name : NULL;
+}
 
 /* Verbs when every rank can use a device: a job runs on one transport. */
 static int choose_verbs(const char *device, int forced)

@@ -51,14 +51,6 @@ struct remote_range {
     uint32_t rkey;
 };
 
-/* Exchanged once per pair of ranks at init. */
-struct endpoint {
-    uint32_t qpn, psn;
-    uint16_t lid;
-    uint8_t mtu, is_roce;
-    uint8_t gid[16];
-};
-
 struct waiter { /* one per thread that posts */
     uint64_t posted;
     uint64_t completed; /* atomic: completions are counted by whichever thread polls */
@@ -468,37 +460,6 @@ static const struct tp_ops verbs_ops = {
     .fini = verbs_fini,
 };
 
-/* RoCE: GALLOCY_IB_GID_INDEX, else the RoCE v2 GID of the interface's IPv4 address (a GID
- * of the form ::ffff:a.b.c.d), else any RoCE v2 GID, else RoCE v1.  -1 when none. */
-static int choose_gid(int port, int table_len, char *why, size_t len)
-{
-    if (opt.ib_gid_index >= 0) {
-        if (opt.ib_gid_index >= table_len) {
-            snprintf(why, len, "GALLOCY_IB_GID_INDEX=%ld: %s has %d GIDs", opt.ib_gid_index,
-                     dev_desc, table_len);
-            return -1;
-        }
-        return (int)opt.ib_gid_index;
-    }
-    int best = -1, best_score = 0;
-    for (int i = 0; i < table_len; i++) {
-        struct ibv_gid_entry e;
-        if (ibv_query_gid_ex(ctx, (uint32_t)port, (uint32_t)i, &e, 0))
-            continue;
-        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        int v4 = !memcmp(e.gid.raw, v4mapped, sizeof v4mapped);
-        int score = e.gid_type == IBV_GID_TYPE_ROCE_V2 ? (v4 ? 3 : 2) : 1;
-        if (score > best_score) {
-            best = i;
-            best_score = score;
-        }
-    }
-    if (best < 0)
-        snprintf(why, len, "%s has no usable RoCE GID (is the interface up, with an "
-                 "address?)", dev_desc);
-    return best;
-}
-
 static int has_cap_ipc_lock(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -538,57 +499,16 @@ static int create_qps(const struct ibv_device_attr *da)
     cq = ibv_create_cq(ctx, cqe < da->max_cqe ? cqe : da->max_cqe, NULL, NULL, 0);
     if (!cq)
         return -1;
-    for (int i = 0; i < nranks; i++) {
-        struct ibv_qp_init_attr ia = {
-            .send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_RC,
-            .cap = {.max_send_wr = (uint32_t)depth, .max_recv_wr = 1, .max_send_sge = 1,
-                    .max_recv_sge = 1},
-        };
-        peers[i].qp = ibv_create_qp(pd, &ia);
-        if (!peers[i].qp)
+    for (int i = 0; i < nranks; i++)
+        if (!(peers[i].qp = verbs_qp_create(pd, cq, (int)opt.ib_port, depth)))
             return -1;
-        struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .port_num = (uint8_t)opt.ib_port,
-                                .qp_access_flags = IBV_ACCESS_REMOTE_READ |
-                                    IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC};
-        if (ibv_modify_qp(peers[i].qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-                          IBV_QP_ACCESS_FLAGS))
-            return -1;
-    }
     return 0;
-}
-
-static int connect_qp(struct ibv_qp *qp, const struct endpoint *mine,
-                      const struct endpoint *theirs, int gid_index, int rd_atomic)
-{
-    struct ibv_qp_attr a = {
-        .qp_state = IBV_QPS_RTR,
-        .path_mtu = (enum ibv_mtu)(mine->mtu < theirs->mtu ? mine->mtu : theirs->mtu),
-        .dest_qp_num = theirs->qpn,
-        .rq_psn = theirs->psn,
-        .max_dest_rd_atomic = (uint8_t)rd_atomic,
-        .min_rnr_timer = 12,
-        .ah_attr = {.port_num = (uint8_t)opt.ib_port, .dlid = theirs->lid},
-    };
-    if (mine->is_roce) {
-        a.ah_attr.is_global = 1;
-        memcpy(a.ah_attr.grh.dgid.raw, theirs->gid, 16);
-        a.ah_attr.grh.sgid_index = (uint8_t)gid_index;
-        a.ah_attr.grh.hop_limit = 64;
-    }
-    if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-                      IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
-        return -1;
-    struct ibv_qp_attr s = {.qp_state = IBV_QPS_RTS, .timeout = 14, .retry_cnt = 7,
-                            .rnr_retry = 7, .sq_psn = mine->psn,
-                            .max_rd_atomic = (uint8_t)rd_atomic};
-    return ibv_modify_qp(qp, &s, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-                         IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC) ? -1 : 0;
 }
 
 /* The local half, on the device tp_verbs_open opened: memlock, registrations, queue pairs.
  * 0, or -1 with why. */
 static int setup_local(const struct tp_range *ranges, int nranges, void *base,
-                       struct endpoint *eps, struct remote_range *mine, int *gid_index,
+                       struct verbs_endpoint *eps, struct remote_range *mine, int *gid_index,
                        int *rd_atomic, char *why, size_t len)
 {
     const struct ibv_port_attr pa = port_attr;
@@ -601,27 +521,10 @@ static int setup_local(const struct tp_range *ranges, int nranges, void *base,
         snprintf(why, len, "%s has no RDMA atomics", dev_desc);
         return -1;
     }
-    int roce = pa.link_layer == IBV_LINK_LAYER_ETHERNET;
-    *gid_index = 0;
-    if (roce && (*gid_index = choose_gid((int)opt.ib_port, pa.gid_tbl_len, why, len)) < 0)
+    struct verbs_endpoint ep;
+    if (verbs_port_endpoint(ctx, (int)opt.ib_port, &pa, opt.ib_gid_index, dev_desc, &ep,
+                            gid_index, link_desc, sizeof link_desc, why, len))
         return -1;
-    union ibv_gid gid = {0};
-    if (roce && ibv_query_gid(ctx, (uint8_t)opt.ib_port, *gid_index, &gid)) {
-        snprintf(why, len, "ibv_query_gid(%s, %d) failed", dev_desc, *gid_index);
-        return -1;
-    }
-    if (roce) {
-        char addr[64];
-        const uint8_t *g = gid.raw;
-        if (g[10] == 0xff && g[11] == 0xff)
-            snprintf(addr, sizeof addr, "%u.%u.%u.%u", g[12], g[13], g[14], g[15]);
-        else
-            snprintf(addr, sizeof addr, "%02x%02x:%02x%02x:...:%02x%02x", g[0], g[1], g[2], g[3],
-                     g[14], g[15]);
-        snprintf(link_desc, sizeof link_desc, "RoCE, GID index %d (%s)", *gid_index, addr);
-    } else {
-        snprintf(link_desc, sizeof link_desc, "InfiniBand, LID %u", pa.lid);
-    }
     *rd_atomic = da.max_qp_rd_atom < 16 ? da.max_qp_rd_atom : 16;
     if (*rd_atomic < 1)
         *rd_atomic = 1;
@@ -671,10 +574,9 @@ static int setup_local(const struct tp_range *ranges, int nranges, void *base,
     }
     unsigned seed = (unsigned)me * 2654435761u ^ (unsigned)time(NULL);
     for (int i = 0; i < nranks; i++) {
-        eps[i] = (struct endpoint){.qpn = peers[i].qp->qp_num, .psn = rand_r(&seed) & 0xffffff,
-                                   .lid = pa.lid, .mtu = (uint8_t)pa.active_mtu,
-                                   .is_roce = (uint8_t)roce};
-        memcpy(eps[i].gid, gid.raw, 16);
+        eps[i] = ep;
+        eps[i].qpn = peers[i].qp->qp_num;
+        eps[i].psn = rand_r(&seed) & 0xffffff;
     }
     return 0;
 }
@@ -705,7 +607,7 @@ int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges,
     char why[400] = "";
     int gid_index = 0, rd_atomic = 1;
     size_t n = (size_t)nranks;
-    struct endpoint *eps = calloc(n, sizeof *eps), *all_eps = calloc(n * n, sizeof *eps);
+    struct verbs_endpoint *eps = calloc(n, sizeof *eps), *all_eps = calloc(n * n, sizeof *eps);
     struct remote_range mine[TP_MAX_RANGES] = {{0}};
     struct remote_range *all_rr = calloc(n * TP_MAX_RANGES, sizeof *all_rr);
     peers = calloc(n, sizeof *peers);
@@ -725,8 +627,8 @@ int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges,
         rt_allgather(mine, all_rr, TP_MAX_RANGES * sizeof *all_rr);
         for (int i = 0; i < nranks; i++) {
             memcpy(peers[i].rr, all_rr + (size_t)i * TP_MAX_RANGES, sizeof peers[i].rr);
-            if (connect_qp(peers[i].qp, &eps[i], &all_eps[(size_t)i * n + (size_t)me], gid_index,
-                           rd_atomic)) {
+            if (verbs_qp_connect(peers[i].qp, (int)opt.ib_port, &eps[i],
+                                 &all_eps[(size_t)i * n + (size_t)me], gid_index, rd_atomic)) {
                 log_error("gallocy_init", "connecting the queue pair to rank %d on %s failed: %s",
                           i, dev_desc, strerror(errno));
                 ok = 0;

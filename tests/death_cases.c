@@ -67,6 +67,10 @@ int main(int argc, char **argv)
     }
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     if (!strcmp(c, "before-init")) {
+        if (gallocy_rank() != -1 || gallocy_nranks() != -1 || gallocy_transport() != NULL) {
+            printf("before-init: gallocy_rank, gallocy_nranks or gallocy_transport answered\n");
+            return 1;
+        }
         gallocy_malloc(10);
     } else if (!strcmp(c, "bad-env")) {
         return init_refused("bad-env", "GALLOCY_PREFETCH", "lots", -EINVAL);

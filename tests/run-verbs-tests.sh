@@ -72,6 +72,13 @@ rc=$?
 cat "$log"
 tally "the whole suite over verbs" $rc "$log"
 
+echo "=== the benchmarks over verbs, against raw verbs (a smoke run: emulated RDMA has no timing)"
+GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M GALLOCY_COALLOC_SIZE=64M \
+    sh "$src/run-bench-smoke.sh" >"$log" 2>&1
+rc=$?
+cat "$log"
+tally "the benchmarks over verbs" $rc "$log"
+
 echo "=== all verbs runs"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

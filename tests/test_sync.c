@@ -114,6 +114,20 @@ static void test_atomics(void)
     gallocy_cofree(words);
 }
 
+/* The transport named is the one forced by GALLOCY_TRANSPORT, and the same on every rank. */
+static void test_transport_name(void)
+{
+    const char *t = gallocy_transport(), *forced = getenv("GALLOCY_TRANSPORT");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT(!strcmp(t, "mpi") || !strcmp(t, "verbs"));
+    if (forced && *forced && strcmp(forced, "auto"))
+        CU_ASSERT_STRING_EQUAL(t, forced);
+    int verbs = !strcmp(t, "verbs"), lo, hi;
+    MPI_Allreduce(&verbs, &lo, 1, MPI_INT, MPI_MIN, test_comm);
+    MPI_Allreduce(&verbs, &hi, 1, MPI_INT, MPI_MAX, test_comm);
+    CU_ASSERT_EQUAL(lo, hi);
+}
+
 /* Each rank puts a pattern into its right neighbour's part of a blocked array, spanning page
  * and home boundaries; everyone gets it back, from a plain and from a global buffer. */
 static void test_get_put(void)
@@ -157,6 +171,7 @@ void register_sync_tests(void)
         {"trylock", test_trylock},
         {"atomic fetch-add and compare-swap", test_atomics},
         {"explicit get/put across homes", test_get_put},
+        {"gallocy_transport names the transport in use", test_transport_name},
         {NULL, NULL}};
     CM_ADD_SUITE("sync", tests);
 }
