@@ -1,5 +1,6 @@
 /* cunit_main: runs the registered CUnit suites and prints one verdict per test and the closing
- * line "N passed, N failed".  Under MPI (reduce != NULL) a test fails when it failed on any
+ * line "N passed, N failed".  A test that cannot run here (CM_SKIP_UNLESS) is listed as "skip"
+ * with the reason, and counted neither passed nor failed.  Under MPI (reduce != NULL) a test fails when it failed on any
  * rank, and only rank 0 prints the verdicts; each failed assertion is printed by its rank. */
 #ifndef GALLOCY_CUNIT_MAIN_H
 #define GALLOCY_CUNIT_MAIN_H
@@ -12,9 +13,32 @@ enum { CM_MAX_TESTS = 512 };
 static int cm_failed[CM_MAX_TESTS];
 static char cm_names[CM_MAX_TESTS][128];
 static int cm_ntests, cm_rank;
+/* Set by CM_SKIP_UNLESS in the running test.  One object per program, though every test file
+ * includes this header: weak, so the linker keeps a single copy. */
+__attribute__((weak)) const char *cm_skip_why;
+static char cm_skipped[CM_MAX_TESTS][192];
+static int cm_nskipped;
+
+/* In a test: ends it as skipped, not passed, unless cond holds.  Under MPI, cond must be the
+ * same on every rank (the job's size, say), so that every rank skips the same tests. */
+#define CM_SKIP_UNLESS(cond, why)                                                          \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            cm_skip_why = (why);                                                           \
+            return;                                                                        \
+        }                                                                                  \
+    } while (0)
 
 static inline void cm_complete(const CU_pTest test, const CU_pSuite suite, const CU_pFailureRecord f)
 {
+    if (cm_skip_why) {
+        if (!f && cm_nskipped < CM_MAX_TESTS)
+            snprintf(cm_skipped[cm_nskipped++], sizeof cm_skipped[0], "%s: %s (%s)",
+                     suite->pName, test->pName, cm_skip_why);
+        cm_skip_why = NULL;
+        if (!f)
+            return; /* a test that failed before it skipped still counts as failed */
+    }
     if (cm_ntests >= CM_MAX_TESTS)
         return;
     snprintf(cm_names[cm_ntests], sizeof cm_names[0], "%s: %s", suite->pName, test->pName);
@@ -40,6 +64,8 @@ static inline int cm_run(int rank, void (*reduce)(int *flags, int n))
             printf("%s %s\n", cm_failed[i] ? "FAIL" : "ok  ", cm_names[i]);
     }
     if (rank == 0) {
+        for (int i = 0; i < cm_nskipped; i++)
+            printf("skip %s\n", cm_skipped[i]);
         printf("%d passed, %d failed\n", cm_ntests - failed, failed);
         fflush(stdout);
     }

@@ -59,8 +59,7 @@ static void test_read_after_barrier_and_invalidation(void)
 /* Message passing: the writer releases, then signals; the reader acquires after the signal. */
 static void test_release_acquire_message(void)
 {
-    if (nranks < 2)
-        return;
+    CM_SKIP_UNLESS(nranks >= 2, "needs 2 ranks");
     uint64_t *flag = gallocy_coalloc(sizeof(uint64_t), nranks - 1);
     char *msg = gallocy_coalloc(8192, 0); /* data homed on rank 0, written by rank 1 */
     gallocy_barrier();
@@ -112,8 +111,7 @@ static void test_many_writers_one_page(void)
 /* Prefetch: reading 32 contiguous remote pages takes 32 / GALLOCY_PREFETCH faults. */
 static void test_prefetch_counts(void)
 {
-    if (nranks < 2)
-        return;
+    CM_SKIP_UNLESS(nranks >= 2, "needs 2 ranks");
     char *p = gallocy_coalloc(32 * 4096, 0);
     if (me == 0)
         for (int i = 0; i < 32; i++)

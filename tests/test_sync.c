@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "suites.h"
 
@@ -114,6 +115,58 @@ static void test_atomics(void)
     gallocy_cofree(words);
 }
 
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Other ranks' atomics and locks on a rank's memory complete while that rank computes and
+ * makes no gallocy or MPI call: its service thread drives the progress they need (on Open
+ * MPI's default one-sided component an atomic waits for the target's progress engine).  Rank
+ * 0 computes until every other rank has signalled that it is done, or until a deadline; the
+ * deadline is a liveness bound, far above what the work takes. */
+struct progress_words {
+    gallocy_lock_t lock;
+    uint64_t locked;   /* plain increments, ordered by the lock */
+    uint64_t counter;  /* atomic increments */
+    uint64_t finished; /* ranks done, atomic */
+};
+
+static void test_progress_while_home_computes(void)
+{
+    enum { ADDS = 200, LOCKS = 50 };
+    const double deadline_s = 60;
+    CM_SKIP_UNLESS(nranks >= 2, "needs 2 ranks");
+    struct progress_words *w = gallocy_coalloc(sizeof *w, 0);
+    gallocy_barrier();
+    if (me == 0) {
+        double t0 = seconds_now(), spent;
+        volatile double sink = 0;
+        while (__atomic_load_n(&w->finished, __ATOMIC_ACQUIRE) < (uint64_t)nranks - 1 &&
+               (spent = seconds_now() - t0) < deadline_s)
+            for (int i = 0; i < 1000; i++) /* computing: no call into gallocy or MPI */
+                sink = sink * 0.5 + i;
+        CU_ASSERT_EQUAL(__atomic_load_n(&w->finished, __ATOMIC_ACQUIRE), (uint64_t)nranks - 1);
+        CU_ASSERT_EQUAL(__atomic_load_n(&w->counter, __ATOMIC_ACQUIRE),
+                        (uint64_t)(nranks - 1) * ADDS);
+        CU_ASSERT_EQUAL(__atomic_load_n(&w->locked, __ATOMIC_ACQUIRE),
+                        (uint64_t)(nranks - 1) * LOCKS);
+    } else {
+        for (int i = 0; i < ADDS; i++)
+            gallocy_atomic_fetch_add(&w->counter, 1);
+        for (int i = 0; i < LOCKS; i++) {
+            gallocy_lock(&w->lock);
+            w->locked++;
+            gallocy_unlock(&w->lock); /* releases the increment to rank 0's home copy */
+        }
+        gallocy_atomic_fetch_add(&w->finished, 1);
+    }
+    gallocy_barrier();
+    gallocy_cofree(w);
+}
+
 /* The transport named is the one forced by GALLOCY_TRANSPORT, and the same on every rank. */
 static void test_transport_name(void)
 {
@@ -172,6 +225,7 @@ void register_sync_tests(void)
         {"atomic fetch-add and compare-swap", test_atomics},
         {"explicit get/put across homes", test_get_put},
         {"gallocy_transport names the transport in use", test_transport_name},
+        {"atomics and locks complete while their home computes", test_progress_while_home_computes},
         {NULL, NULL}};
     CM_ADD_SUITE("sync", tests);
 }
