@@ -17,10 +17,18 @@
  *             the same rank; and contended: both ranks take a lock homed on rank 0
  *             in turn, per lock taken, against a raw atomic to rank 0 made while rank 1 makes
  *             them too.
+ *   busy_target gallocy_atomic_fetch_add on a word homed on rank 1 while rank 1 computes and
+ *             makes no call (its service thread drives the progress the atomic needs):
+ *             the first after 100 ms in which neither rank made a call (both service
+ *             threads have backed off to GALLOCY_PROGRESS_IDLE_US), then each of a burst;
+ *             against the same atomic while rank 1 waits in MPI_Barrier, driving progress
+ *             itself.  The note gives an idle rank's CPU use, the price of that service.
  * GALLOCY_COALLOC_SIZE is raised to fit the cached array when it is unset. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "common.h"
 #include "raw.h"
@@ -157,6 +165,70 @@ static void locks(void)
     gallocy_cofree(on0);
 }
 
+/* Per fetch-add on w, us: n of them. */
+static double fetch_adds(uint64_t *w, long n)
+{
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++)
+        gallocy_atomic_fetch_add(w, 1);
+    return (bench_now() - t0) / (double)n * 1e6;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+static void busy_target(void)
+{
+    struct { uint64_t word, done, pad[6]; } *w = gallocy_coalloc(PAGE, 1);
+    if (!w) {
+        fprintf(stderr, "bench_sync: rank %d: gallocy_coalloc failed\n", bench_me);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    gallocy_barrier();
+    long n = bench_iters(500);
+    double first[32], burst[32], base[32];
+    for (int k = 0; k < bench_reps; k++) {
+        if (bench_me == 0)
+            base[k] = fetch_adds(&w->word, n); /* rank 1 is in MPI_Barrier */
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (bench_me == 0) {
+            struct timespec quiet = {0, 100000000};
+            nanosleep(&quiet, NULL);
+            first[k] = fetch_adds(&w->word, 1);
+            burst[k] = fetch_adds(&w->word, n);
+            gallocy_atomic_fetch_add(&w->done, 1);
+        } else { /* computes, no call, until rank 0 is done (or 60 s) */
+            double t0 = bench_now();
+            volatile double sink = 0;
+            while (__atomic_load_n(&w->done, __ATOMIC_ACQUIRE) < (uint64_t)k + 1 &&
+                   bench_now() - t0 < 60)
+                for (int i = 0; i < 1000; i++)
+                    sink = sink * 0.5 + i;
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    /* An idle rank: both ranks sleep, the service threads alone run. */
+    double c0 = cpu_seconds();
+    struct timespec idle = {1, 0};
+    nanosleep(&idle, NULL);
+    double busy = (cpu_seconds() - c0) * 100;
+    double most;
+    MPI_Reduce(&busy, &most, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    bench_table("busy_target", "gallocy_atomic_fetch_add on a rank that computes without calls",
+                "Op", "us", "target in MPI_Barrier", 0);
+    double b = bench_median(base, bench_reps);
+    bench_row("first", bench_median(first, bench_reps), b);
+    bench_row("burst", bench_median(burst, bench_reps), b);
+    bench_note("CPU of an idle rank (its service thread): %.1f%% of a core", most);
+    gallocy_barrier();
+    gallocy_cofree(w);
+}
+
 int main(int argc, char **argv)
 {
     const char *env = getenv("GALLOCY_BENCH_CACHED_MIB");
@@ -164,12 +236,14 @@ int main(int argc, char **argv)
     char size[32];
     snprintf(size, sizeof size, "%zuM", mib + 256);
     setenv("GALLOCY_COALLOC_SIZE", size, 0);
-    bench_start(&argc, &argv, "bench_sync", "  tables: barrier lock\n"
+    bench_start(&argc, &argv, "bench_sync", "  tables: barrier lock busy_target\n"
                 "  GALLOCY_BENCH_CACHED_MIB=N  MiB of cached pages for the barrier (1024)\n");
     if (bench_wanted("barrier"))
         barriers();
     if (bench_wanted("lock"))
         locks();
+    if (bench_wanted("busy_target"))
+        busy_target();
     bench_stop();
     return 0;
 }

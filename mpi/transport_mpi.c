@@ -5,14 +5,27 @@
  * MPI_Win_allocate windows, and even with MPI_Win_create when a rank targets itself), so
  * operations on this rank's own region never go through MPI: memcpy and CPU atomics, which
  * agree with MPI's atomics because the target side applies those with CPU atomics too.
- * Atomics on this component are carried out by the target's progress engine; the service
- * thread calls progress() while idle so they complete while the application computes. */
+ * Atomics on this component are carried out by the target's progress engine (across hosts,
+ * with osc ucx over TCP, gets and puts too); the service thread calls progress() while idle
+ * so they complete while the application computes.
+ *
+ * How often it calls is adaptive, because every wake of a sleeping thread costs (about 38 us
+ * of CPU on these VMs: a rank polling every 50 us for ever spends a fifth of a core).  While
+ * this rank talks to others, and for PROGRESS_HOLD_US after, it polls every
+ * GALLOCY_PROGRESS_US; then the sleep doubles at each idle tick up to GALLOCY_PROGRESS_IDLE_US.
+ * A rank that computes without calls may still be the target of others' atomics: a rank
+ * whose wait on a target took much longer than the fast cadence writes the target's wake word
+ * (a put, which this component completes without the target's help), and the target's next
+ * tick finds it changed and polls fast again.  So a burst of operations on a quiet rank waits
+ * at most one slow tick, once. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "gallocy.h"
 #include "log.h"
+#include "options.h"
 #include "runtime.h"
 #include "runtime_mpi.h"
 #include "transport.h"
@@ -20,6 +33,26 @@
 static MPI_Win win = MPI_WIN_NULL;
 static char *region;
 static int me;
+
+/* Adaptive progress (see the top). */
+enum {
+    PROGRESS_HOLD_US = 10000, /* fast polling lasts this long after the last sign of traffic */
+    SLOW_WAIT_MIN_US = 100,   /* a wait longer than this, and than 4 fast ticks, wakes the target */
+    ALONE_IDLE_US = 20000,    /* a single-rank job: no other rank needs this one's progress */
+};
+static uint64_t wake_off;        /* the wake word's offset in every rank's region */
+static uint64_t waits;           /* atomic: this rank's waits for its operations (its traffic) */
+static uint64_t wakes_sent;      /* atomic: makes each wake word value new */
+static uint64_t seen_waits, seen_wake;
+static double quiet_since_us;
+static int sleep_us;
+
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec * 1e-3;
+}
 
 enum { MAX_CHUNK = 1 << 30 }; /* MPI counts are int */
 
@@ -32,6 +65,30 @@ static void check(int rc, const char *op, int rank, size_t len)
     MPI_Error_string(rc, msg, &n);
     log_fatal("gallocy (transport mpi)", "%s of %zu bytes with rank %d failed: %s", op, len, rank,
               msg);
+}
+
+/* Tells rank that this rank waited on its progress: a value it has not seen in its wake word
+ * (this rank's id, and a count, so that two ranks never write the same value). */
+static void wake(int rank)
+{
+    uint64_t v = __atomic_add_fetch(&wakes_sent, 1, __ATOMIC_RELAXED) << 24 | (uint64_t)me;
+    check(MPI_Put(&v, 8, MPI_BYTE, rank, (MPI_Aint)wake_off, 8, MPI_BYTE, win), "MPI_Put", rank,
+          8);
+    check(MPI_Win_flush(rank, win), "MPI_Win_flush", rank, 8);
+}
+
+/* Waits until this rank's operations to rank are complete, and wakes rank's progress when
+ * they took so long, since t0, that it must have backed off.  t0 is taken before the
+ * operation: on the default component an atomic blocks in the call itself, not in the
+ * flush. */
+static void complete(int rank, size_t len, double t0)
+{
+    __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
+    check(MPI_Win_flush(rank, win), "MPI_Win_flush", rank, len);
+    double slow = 4.0 * opt.progress_us > SLOW_WAIT_MIN_US ? 4.0 * opt.progress_us
+                                                           : SLOW_WAIT_MIN_US;
+    if (now_us() - t0 > slow)
+        wake(rank);
 }
 
 static void mpi_get(void *dst, int rank, uint64_t off, size_t len)
@@ -64,10 +121,12 @@ static void mpi_flush(int rank)
 {
     if (win == MPI_WIN_NULL)
         return;
-    if (rank == TP_ALL_RANKS)
+    if (rank == TP_ALL_RANKS) {
+        __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
         check(MPI_Win_flush_all(win), "MPI_Win_flush_all", rank, 0);
-    else if (rank != me)
-        check(MPI_Win_flush(rank, win), "MPI_Win_flush", rank, 0);
+    } else if (rank != me) {
+        complete(rank, 0, now_us()); /* the gets and puts went out before: the flush waits */
+    }
 }
 
 static uint64_t mpi_fetch_add(int rank, uint64_t off, uint64_t v)
@@ -75,9 +134,10 @@ static uint64_t mpi_fetch_add(int rank, uint64_t off, uint64_t v)
     if (rank == me)
         return __atomic_fetch_add((uint64_t *)(region + off), v, __ATOMIC_SEQ_CST);
     uint64_t old = 0;
+    double t0 = now_us();
     check(MPI_Fetch_and_op(&v, &old, MPI_UINT64_T, rank, (MPI_Aint)off, MPI_SUM, win),
           "MPI_Fetch_and_op", rank, 8);
-    check(MPI_Win_flush(rank, win), "MPI_Win_flush", rank, 8);
+    complete(rank, 8, t0);
     return old;
 }
 
@@ -89,18 +149,33 @@ static uint64_t mpi_compare_swap(int rank, uint64_t off, uint64_t expected, uint
         return expected; /* the value found, as MPI returns it */
     }
     uint64_t old = 0;
+    double t0 = now_us();
     check(MPI_Compare_and_swap(&desired, &expected, &old, MPI_UINT64_T, rank, (MPI_Aint)off, win),
           "MPI_Compare_and_swap", rank, 8);
-    check(MPI_Win_flush(rank, win), "MPI_Win_flush", rank, 8);
+    complete(rank, 8, t0);
     return old;
 }
 
-static void mpi_progress(void)
+static int mpi_progress(void)
 {
     int flag;
     if (win == MPI_WIN_NULL)
-        return;
+        return ALONE_IDLE_US;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, rt_mpi_comm(), &flag, MPI_STATUS_IGNORE);
+    /* Only the service thread comes here: the seen_* and the sleep are its own. */
+    uint64_t n = __atomic_load_n(&waits, __ATOMIC_RELAXED);
+    uint64_t w = __atomic_load_n((uint64_t *)(region + wake_off), __ATOMIC_RELAXED);
+    double now = now_us();
+    int ceiling = opt.progress_idle_us > opt.progress_us ? opt.progress_idle_us : opt.progress_us;
+    if (n != seen_waits || w != seen_wake) {
+        seen_waits = n;
+        seen_wake = w;
+        quiet_since_us = now;
+        sleep_us = opt.progress_us;
+    } else if (now - quiet_since_us > PROGRESS_HOLD_US && sleep_us < ceiling) {
+        sleep_us = sleep_us * 2 > ceiling ? ceiling : sleep_us * 2 + (sleep_us == 0);
+    }
+    return sleep_us;
 }
 
 static void mpi_fini(void)
@@ -120,17 +195,22 @@ static struct tp_ops mpi_ops = {
     .fetch_add = mpi_fetch_add,
     .compare_swap = mpi_compare_swap,
     .progress = mpi_progress,
+    .poll_while_spinning = 1,
     .fini = mpi_fini,
 };
 
-int tp_mpi_create(void *base, size_t size, const struct tp_ops **out)
+int tp_mpi_create(void *base, size_t size, uint64_t wake_offset, const struct tp_ops **out)
 {
     region = base;
     me = rt_rank();
+    wake_off = wake_offset;
+    seen_waits = __atomic_load_n(&waits, __ATOMIC_RELAXED);
+    seen_wake = __atomic_load_n((uint64_t *)(region + wake_off), __ATOMIC_RELAXED);
+    quiet_since_us = now_us();
+    sleep_us = opt.progress_us;
     *out = &mpi_ops;
     /* Alone, every operation targets this rank: no window (osc rdma refuses one), and no
      * other rank waits for this one's progress, so the idle service thread may sleep long. */
-    mpi_ops.progress_us = rt_size() == 1 ? 20000 : 0;
     if (rt_size() == 1)
         return 0;
     MPI_Info info;

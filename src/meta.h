@@ -10,6 +10,7 @@
 #define META_RFQ_TAIL 64   /* u64: remote frees consumed (stored by the owner) */
 #define META_SCRATCH 128   /* 2 x u64: the transport's start-up self-test */
 #define META_NOTICE_COUNT 192 /* u64: write notices published (see notice.c) */
+#define META_PROGRESS_WAKE 224 /* u64: written by ranks that waited on this one's progress */
 #define META_RFQ_SLOTS 256 /* slots x u64: freed addresses, 0 = empty */
 
 static inline size_t meta_round(size_t x)

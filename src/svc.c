@@ -9,7 +9,6 @@
 
 #include "alloc.h"
 #include "futex.h"
-#include "options.h"
 #include "space.h"
 #include "transport.h"
 
@@ -44,7 +43,7 @@ static void *svc_main(void *arg)
 {
     (void)arg;
     uint32_t served = 0;
-    int spins = 0;
+    int spins = 0, sleep_us = 0;
     while (__atomic_load_n(&running, __ATOMIC_ACQUIRE)) {
         uint32_t r = __atomic_load_n(&req_seq, __ATOMIC_ACQUIRE);
         if (r != served) {
@@ -56,16 +55,19 @@ static void *svc_main(void *arg)
             spins = SPIN_POLLS;
             continue;
         }
-        /* A transport with a cadence of its own is looked at once per idle tick, not on every
-         * spin after a fetch. */
-        if (!tp->progress_us || !spins)
-            tp->progress();
+        /* A transport whose progress is a system call is looked at once per idle tick, not on
+         * every spin after a fetch. */
+        if (tp->poll_while_spinning || !spins)
+            sleep_us = tp->progress();
         alloc_sync(0);
         if (spins > 0) {
             spins--;
             sched_yield();
-        } else
-            futex_wait(&req_seq, r, (tp->progress_us ? tp->progress_us : opt.progress_us) * 1000L);
+        } else if (sleep_us > 0) {
+            futex_wait(&req_seq, r, sleep_us * 1000L);
+        } else {
+            sched_yield(); /* a timeout of 0 would wait for a request alone */
+        }
     }
     return NULL;
 }

@@ -48,10 +48,10 @@ int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
             rc = tp_verbs_create(base, ranges, nranges, &tp);
             tp_pinned = rc == 0;
         } else {
-            rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, &tp);
+            rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, sp.meta_off + META_PROGRESS_WAKE, &tp);
         }
     } else if (!strcmp(opt.transport, "mpi")) {
-        rc = tp_mpi_create(base, size, &tp);
+        rc = tp_mpi_create(base, size, sp.meta_off + META_PROGRESS_WAKE, &tp);
     } else {
         if (rt_rank() == 0)
             log_error("gallocy_init", "GALLOCY_TRANSPORT=%s: not a transport of this build "

@@ -24,10 +24,13 @@ struct tp_ops {
     void (*flush)(int rank); /* a rank, or TP_ALL_RANKS */
     uint64_t (*fetch_add)(int rank, uint64_t off, uint64_t v);
     uint64_t (*compare_swap)(int rank, uint64_t off, uint64_t expected, uint64_t desired);
-    /* Lets the backend serve operations that need the target's help; called when idle. */
-    void (*progress)(void);
-    /* How often progress wants calling when idle, in us; 0: GALLOCY_PROGRESS_US. */
-    int progress_us;
+    /* Serves what needs this rank's help (other ranks' atomics; on some networks their gets
+     * and puts too).  Called by the idle service thread, it returns how long, in us, that
+     * thread may sleep before calling it again (0: do not sleep, only yield). */
+    int (*progress)(void);
+    /* 1: progress is a cheap poll, worth calling on each spin after a fetch as well (mpi);
+     * 0: once per idle tick (verbs: it is a system call). */
+    int poll_while_spinning;
     void (*fini)(void); /* collective */
 };
 
@@ -49,7 +52,8 @@ void tp_fini(void);
 int tp_selftest(void);
 
 /* Backends. */
-int tp_mpi_create(void *base, size_t size, const struct tp_ops **out);
+/* wake_off: a u64 in every rank's region that other ranks write to wake its progress. */
+int tp_mpi_create(void *base, size_t size, uint64_t wake_off, const struct tp_ops **out);
 /* Opens the device (GALLOCY_IB_DEVICE, else device, else the first) and keeps it for
  * tp_verbs_create: 1 when it is present with an active port; else 0 and why.  tp_verbs_close
  * lets it go when the job takes another transport. */

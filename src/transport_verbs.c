@@ -396,11 +396,14 @@ static int peer_of_qp(const struct ibv_qp *qp)
     return -1;
 }
 
-static void verbs_progress(void)
+/* Only asynchronous events to look at: no operation needs the target's help. */
+enum { VERBS_IDLE_US = 20000 };
+
+static int verbs_progress(void)
 {
     struct ibv_async_event ev;
     if (ibv_get_async_event(ctx, &ev)) /* the fd is non-blocking: EAGAIN when none */
-        return;
+        return VERBS_IDLE_US;
     const char *name = ibv_event_type_str(ev.event_type);
     switch (ev.event_type) {
     case IBV_EVENT_QP_FATAL:
@@ -416,6 +419,7 @@ static void verbs_progress(void)
         log_verbose(1, "%s: %s", dev_desc, name);
     }
     ibv_ack_async_event(&ev);
+    return VERBS_IDLE_US;
 }
 
 /* --- set-up and teardown ----------------------------------------------------------------- */
@@ -456,7 +460,6 @@ static const struct tp_ops verbs_ops = {
     .fetch_add = verbs_fetch_add,
     .compare_swap = verbs_compare_swap,
     .progress = verbs_progress,
-    .progress_us = 20000, /* only asynchronous events to look at: no target-side help */
     .fini = verbs_fini,
 };
 

@@ -23,7 +23,7 @@ rc=$?
 verdict "bench: bench/run finishes (status $rc)" $rc
 csv="$out/results.csv"
 for t in get_lat put_lat get_bw put_bw atomic_lat read_fault seq_read write_fault memset_bw \
-         barrier barrier_cached lock pairs threadtest threadtest_scaling larson \
+         barrier barrier_cached lock busy_target pairs threadtest threadtest_scaling larson \
          larson_scaling remote-free; do
     # Every row of the table has a positive gallocy figure, baseline and ratio.
     rows=$(awk -F, -v t="$t" '$1 == t' "$csv" 2>/dev/null | wc -l)
