@@ -14,8 +14,10 @@
  *               faults (read then write) plus one raw 4 KiB put
  *   memset_bw   memset of the array and gallocy_barrier, MB/s; baseline: one raw put of the
  *               array, completed, and MPI_Barrier
- * The prefetch setting is read at gallocy_init, so the no-prefetch runs re-initialise gallocy
- * with GALLOCY_PREFETCH=1 in the same process. */
+ * When the ranks share a node, gallocy copies rank 1's pages from its memory (node.c); the
+ * tables then also give the transport's path (GALLOCY_NODE_SHARED=0), rows "..., transport",
+ * and the notes the share of pages each path copied.  The settings are read at gallocy_init,
+ * so each is measured after re-initialising gallocy in the same process. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ static char *local;
 struct figures {
     double read_fault, seq_read, write_fault, memset_bw; /* us/page, MB/s, us/page, MB/s */
     double faults_per_page, mprotects_per_page;
+    double on_node; /* share of the fetched pages copied from the home's memory */
 };
 
 static void setup(void)
@@ -97,6 +100,8 @@ static void measure(struct figures *f, int with_writes)
         double touched = (double)(pages * (size_t)bench_reps);
         f->faults_per_page = (double)(s1.read_faults - s0.read_faults) / touched;
         f->mprotects_per_page = (double)(s1.protection_changes - s0.protection_changes) / touched;
+        f->on_node = (double)(s1.pages_fetched_on_node - s0.pages_fetched_on_node) /
+                     (double)(s1.pages_fetched - s0.pages_fetched);
         for (int k = 0; k < bench_reps; k++)
             b[k] = seq_read_mbs();
         for (int k = 0; k < bench_reps && with_writes; k++)
@@ -155,6 +160,47 @@ static void measure_baselines(struct baselines *b)
     b->put_all_mbs = bench_median(m, bench_reps);
 }
 
+static void reinit(const char *prefetch, const char *node_shared)
+{
+    bench_restart("GALLOCY_PREFETCH", prefetch, "GALLOCY_NODE_SHARED", node_shared);
+}
+
+/* The rows of the read_fault, seq_read and write_fault tables for one path. */
+static void rows(const char *path, int prefetch, const struct figures *with,
+                 const struct figures *without, const struct baselines *base)
+{
+    char p1[48], pn[48];
+    snprintf(p1, sizeof p1, "prefetch 1%s", path);
+    snprintf(pn, sizeof pn, "prefetch %d%s", prefetch, path);
+    if (bench_wanted("read_fault")) {
+        bench_table("read_fault", "remote read fault per page (one byte per page, cold)",
+                    "Setting", "us", "bare fault+4K get", 0);
+        bench_row(p1, without->read_fault, base->bare_fault + base->get4k);
+        bench_row(pn, with->read_fault, base->bare_fault + base->get4k);
+        bench_note("bare fault %.2f us, raw 4 KiB get %.2f us; faults per page %.3f and %.3f, "
+                   "mprotect calls per page %.3f and %.3f; pages copied on the node %.0f%% and "
+                   "%.0f%%", base->bare_fault, base->get4k, without->faults_per_page,
+                   with->faults_per_page, without->mprotects_per_page, with->mprotects_per_page,
+                   without->on_node * 100, with->on_node * 100);
+    }
+    if (bench_wanted("seq_read")) {
+        char title[96];
+        snprintf(title, sizeof title, "sequential cold read of a %zu MiB array homed on rank 1",
+                 bytes >> 20);
+        bench_table("seq_read", title, "Setting", "MB/s", raw_label(RAW_GETS_4K), 1);
+        bench_row(p1, without->seq_read, base->seq_get_mbs);
+        bench_row(pn, with->seq_read, base->seq_get_mbs);
+        bench_note("prefetch %d reads %.2fx faster than prefetch 1", prefetch,
+                   with->seq_read / without->seq_read);
+    }
+    if (bench_wanted("write_fault")) {
+        bench_table("write_fault", "write fault and release per page (one byte per page, cold)",
+                    "Setting", "us", "2 bare faults+4K put", 0);
+        bench_row(pn, with->write_fault, 2 * base->bare_fault + base->put4k);
+        bench_note("raw 4 KiB put %.2f us", base->put4k);
+    }
+}
+
 int main(int argc, char **argv)
 {
     bench_start(&argc, &argv, "bench_fault",
@@ -171,50 +217,29 @@ int main(int argc, char **argv)
     memset(raw_base(), 1, bytes);
     MPI_Barrier(MPI_COMM_WORLD);
 
-    const char *env = getenv("GALLOCY_PREFETCH");
+    const char *env = getenv("GALLOCY_PREFETCH"), *shared_env = getenv("GALLOCY_NODE_SHARED");
     int prefetch = env ? atoi(env) : 8;
+    char pn[16];
+    snprintf(pn, sizeof pn, "%d", prefetch);
+    const char *shared = shared_env ? shared_env : "1";
     struct baselines base = {0};
-    struct figures with = {0}, without = {0};
+    struct figures with = {0}, without = {0}, tp_with = {0}, tp_without = {0};
     measure_baselines(&base);
     measure(&with, 1);
-    gallocy_finalize();
-    setenv("GALLOCY_PREFETCH", "1", 1);
-    if (gallocy_init(MPI_COMM_WORLD) != 0) {
-        fprintf(stderr, "bench_fault: rank %d: gallocy_init with GALLOCY_PREFETCH=1 failed\n",
-                bench_me);
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
+    reinit("1", shared);
     measure(&without, 0);
-
-    char p1[32], pn[32];
-    snprintf(p1, sizeof p1, "prefetch 1");
-    snprintf(pn, sizeof pn, "prefetch %d", prefetch);
-    if (bench_wanted("read_fault")) {
-        bench_table("read_fault", "remote read fault per page (one byte per page, cold)",
-                    "Setting", "us", "bare fault+4K get", 0);
-        bench_row(p1, without.read_fault, base.bare_fault + base.get4k);
-        bench_row(pn, with.read_fault, base.bare_fault + base.get4k);
-        bench_note("bare fault %.2f us, raw 4 KiB get %.2f us; faults per page %.3f and %.3f, "
-                   "mprotect calls per page %.3f and %.3f", base.bare_fault, base.get4k,
-                   without.faults_per_page, with.faults_per_page, without.mprotects_per_page,
-                   with.mprotects_per_page);
+    /* Rank 0's figures say whether the node path was taken: then the transport's too. */
+    int both = bench_me == 0 && with.on_node > 0;
+    MPI_Bcast(&both, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (both) {
+        reinit(pn, "0");
+        measure(&tp_with, 1);
+        reinit("1", "0");
+        measure(&tp_without, 0);
     }
-    if (bench_wanted("seq_read")) {
-        char title[96];
-        snprintf(title, sizeof title, "sequential cold read of a %zu MiB array homed on rank 1",
-                 bytes >> 20);
-        bench_table("seq_read", title, "Setting", "MB/s", raw_label(RAW_GETS_4K), 1);
-        bench_row(p1, without.seq_read, base.seq_get_mbs);
-        bench_row(pn, with.seq_read, base.seq_get_mbs);
-        bench_note("prefetch %d reads %.2fx faster than prefetch 1", prefetch,
-                   with.seq_read / without.seq_read);
-    }
-    if (bench_wanted("write_fault")) {
-        bench_table("write_fault", "write fault and release per page (one byte per page, cold)",
-                    "Setting", "us", "2 bare faults+4K put", 0);
-        bench_row(pn, with.write_fault, 2 * base.bare_fault + base.put4k);
-        bench_note("raw 4 KiB put %.2f us", base.put4k);
-    }
+    rows("", prefetch, &with, &without, &base);
+    if (both)
+        rows(", transport", prefetch, &tp_with, &tp_without, &base);
     if (bench_wanted("memset_bw")) {
         char param[32];
         snprintf(param, sizeof param, "%zu", bytes);

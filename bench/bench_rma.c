@@ -10,7 +10,12 @@
  * MPI_Barrier (driving progress, as OSU's target does).  Tables: get_lat, put_lat, get_bw,
  * put_bw, atomic_lat.  Bandwidth: gallocy's calls complete one by one (gallocy_get returns
  * with the data); the baseline keeps 64 operations in flight before one flush, as OSU does,
- * so it bounds what any blocking call can reach. */
+ * so it bounds what any blocking call can reach.
+ *
+ * When the ranks share a node, gallocy_get reads rank 1's memory directly (node.c): the get
+ * tables then measure that, and get_lat_transport / get_bw_transport the transport's path
+ * (GALLOCY_NODE_SHARED=0, gallocy re-initialised in the same process).  Puts and atomics
+ * always take the transport. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,14 +56,16 @@ static double time_raw(int put, size_t size, long n, int window)
     return bench_now() - t0;
 }
 
-/* Latency (us per call) or bandwidth (MB/s) of get or put, 1 B to MAX_SIZE. */
-static void sweep(int put, int bw)
+/* Latency (us per call) or bandwidth (MB/s) of get or put, 1 B to MAX_SIZE; suffix names
+ * the path when it is not the default one ("" or "_transport"). */
+static void sweep(int put, int bw, const char *suffix)
 {
     const char *op = put ? "put" : "get";
-    char name[16], title[96], base[32];
-    snprintf(name, sizeof name, "%s_%s", op, bw ? "bw" : "lat");
-    snprintf(title, sizeof title, "gallocy_%s %s, rank 0 %s memory homed on rank 1", op,
-             bw ? "bandwidth" : "latency", put ? "to" : "from");
+    char name[32], title[128], base[32];
+    snprintf(name, sizeof name, "%s_%s%s", op, bw ? "bw" : "lat", suffix);
+    snprintf(title, sizeof title, "gallocy_%s %s, rank 0 %s memory homed on rank 1%s", op,
+             bw ? "bandwidth" : "latency", put ? "to" : "from",
+             *suffix ? ", through the transport (GALLOCY_NODE_SHARED=0)" : "");
     snprintf(base, sizeof base, "%s",
              raw_label(put ? (bw ? RAW_PUT_X64 : RAW_PUT) : (bw ? RAW_GET_X64 : RAW_GET)));
     if (!bench_wanted(name))
@@ -108,10 +115,22 @@ static void atomics(void)
     bench_row("compare_swap", bench_median(g[1], bench_reps), bench_median(r[1], bench_reps));
 }
 
-int main(int argc, char **argv)
+/* Whether rank 1's memory is read directly: the ranks share a node and the option is on. */
+static int node_path(void)
 {
-    bench_start(&argc, &argv, "bench_rma",
-                "  tables: get_lat put_lat get_bw put_bw atomic_lat\n");
+    MPI_Comm node;
+    int n;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_size(node, &n);
+    MPI_Comm_free(&node);
+    const char *env = getenv("GALLOCY_NODE_SHARED");
+    int shared = n == bench_nranks && (!env || strcmp(env, "0") != 0), all;
+    MPI_Allreduce(&shared, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return all;
+}
+
+static void open_memory(void)
+{
     remote = gallocy_coalloc(MAX_SIZE, 1);
     word = gallocy_coalloc(4096, 1);
     local = malloc(MAX_SIZE);
@@ -120,22 +139,44 @@ int main(int argc, char **argv)
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     memset(local, 7, MAX_SIZE);
-    raw_open(MAX_SIZE);
     if (bench_me == 1)
         memset(remote, 1, MAX_SIZE); /* its home pages exist before anyone reads them */
     gallocy_barrier();
+}
+
+static void close_memory(void)
+{
+    gallocy_cofree(word);
+    gallocy_cofree(remote);
+    free(local);
+}
+
+int main(int argc, char **argv)
+{
+    bench_start(&argc, &argv, "bench_rma",
+                "  tables: get_lat put_lat get_bw put_bw atomic_lat, and when the ranks share a"
+                "\n  node get_lat_transport get_bw_transport\n");
+    raw_open(MAX_SIZE);
+    open_memory();
     if (bench_me == 0) {
         for (int bw = 0; bw < 2; bw++)
             for (int put = 0; put < 2; put++)
-                sweep(put, bw); /* get_lat put_lat get_bw put_bw */
+                sweep(put, bw, ""); /* get_lat put_lat get_bw put_bw */
         if (bench_wanted("atomic_lat"))
             atomics();
     }
     MPI_Barrier(MPI_COMM_WORLD);
+    close_memory();
+    if (node_path()) {
+        bench_restart("GALLOCY_NODE_SHARED", "0", NULL, NULL);
+        open_memory();
+        if (bench_me == 0)
+            for (int bw = 0; bw < 2; bw++)
+                sweep(0, bw, "_transport");
+        MPI_Barrier(MPI_COMM_WORLD);
+        close_memory();
+    }
     raw_close();
-    gallocy_cofree(word);
-    gallocy_cofree(remote);
-    free(local);
     bench_stop();
     return 0;
 }

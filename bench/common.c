@@ -10,6 +10,18 @@
 int bench_me, bench_nranks, bench_reps = 5, bench_csv;
 double bench_scale = 1.0;
 static const char *only;
+static const char *program_name;
+
+/* gallocy_init, or the job ends with the reason. */
+static void init_or_die(void)
+{
+    int rc = gallocy_init(MPI_COMM_WORLD);
+    if (rc) {
+        fprintf(stderr, "%s: rank %d: gallocy_init: %s\n", program_name, bench_me,
+                gallocy_strerror(rc));
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+}
 static FILE *csv_file; /* --csv-out: CSV rows written here too */
 static struct {
     const char *name, *unit, *base;
@@ -74,12 +86,8 @@ void bench_start(int *argc, char ***argv, const char *program, const char *usage
         MPI_Finalize();
         exit(1);
     }
-    int rc = gallocy_init(MPI_COMM_WORLD);
-    if (rc) {
-        fprintf(stderr, "%s: rank %d: gallocy_init: %s\n", program, bench_me,
-                gallocy_strerror(rc));
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
+    program_name = program;
+    init_or_die();
     if (bench_me == 0) {
         if (bench_csv)
             printf("bench,param,unit,gallocy,baseline_name,baseline,ratio\n");
@@ -88,6 +96,15 @@ void bench_start(int *argc, char ***argv, const char *program, const char *usage
                    "baseline's (1.00: as fast)\n", program, bench_nranks, bench_reps);
         fflush(stdout);
     }
+}
+
+void bench_restart(const char *var, const char *value, const char *var2, const char *value2)
+{
+    gallocy_finalize();
+    setenv(var, value, 1);
+    if (var2)
+        setenv(var2, value2, 1);
+    init_or_die();
 }
 
 int bench_wanted(const char *name)

@@ -17,6 +17,9 @@ void bench_start(int *argc, char ***argv, const char *program, const char *usage
 /* Whether table or workload name was asked for (no --only: all). */
 int bench_wanted(const char *name);
 void bench_stop(void);
+/* gallocy_finalize, the setting var=value (and var2=value2 unless var2 is NULL), gallocy_init:
+ * gallocy reads its settings at init.  Collective. */
+void bench_restart(const char *var, const char *value, const char *var2, const char *value2);
 
 double bench_now(void);
 /* Median of v[0..n), sorting v. */

@@ -139,9 +139,10 @@ void gallocy_unlock(gallocy_lock_t *l);
 /*
  * Explicit one-sided access to the home copy, bypassing this rank's cache (like shmem_get /
  * shmem_put).  n bytes; the range must lie in one allocation.  gallocy_put is complete
- * (visible at the home) when it returns.  Returns 0, or -EINVAL when the global side is not
- * global memory.  Ordering against cached loads and stores of the same bytes needs
- * release/acquire.  Any thread.
+ * (visible at the home) when it returns.  A get from a home on this node is a copy from its
+ * memory (GALLOCY_NODE_SHARED).  Returns 0, or -EINVAL when the global side is not global
+ * memory.  Ordering against cached loads and stores of the same bytes needs release/acquire.
+ * Any thread.
  */
 int gallocy_get(void *dst, const void *global_src, size_t n);
 int gallocy_put(void *global_dst, const void *src, size_t n);
@@ -158,6 +159,7 @@ typedef struct {
     uint64_t write_faults;     /* faults that made a page writable (twin made) */
     uint64_t pages_fetched;    /* pages read from their home, prefetched ones included */
     uint64_t bytes_fetched;
+    uint64_t pages_fetched_on_node; /* of pages_fetched: copied from a home on this node */
     uint64_t pages_written_back; /* dirty pages diffed at release with a change to send */
     uint64_t bytes_written_back; /* bytes of the diffs sent home */
     uint64_t diff_runs;        /* separate writes the diffs took */

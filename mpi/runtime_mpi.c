@@ -75,6 +75,18 @@ long rt_allreduce_min(long v)
     return r;
 }
 
+int rt_node_leader(void)
+{
+    MPI_Comm node;
+    int leader = rank;
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) !=
+        MPI_SUCCESS)
+        return rank; /* alone, as far as gallocy knows */
+    MPI_Allreduce(&rank, &leader, 1, MPI_INT, MPI_MIN, node);
+    MPI_Comm_free(&node);
+    return leader;
+}
+
 _Noreturn void rt_abort(int code)
 {
     int init = 0, fini = 0;

@@ -15,6 +15,7 @@
 #include "gallocy.h"
 #include "log.h"
 #include "meta.h"
+#include "node.h"
 #include "notice.h"
 #include "numa.h"
 #include "options.h"
@@ -122,6 +123,7 @@ void core_fini(void)
     svc_stop();
     tp_fini();
     fault_uninstall();
+    node_fini();
     alloc_fini();
     coalloc_fini();
     notice_fini();
@@ -155,6 +157,7 @@ int core_init(void)
     /* Before anything touches the memfd: its pages land where the placement says. */
     numa_init();
     numa_bind(sp.alias, sp.total, "home segment, cache and queues");
+    node_init();
     rc = cache_init();
     if (!rc)
         rc = notice_init();

@@ -1,8 +1,9 @@
 /* fault: serve accesses to pages not yet present or not yet writable.
  *
  * Runs in the faulting thread, in signal context: never calls MPI or malloc.  The page data
- * comes from the service thread (svc_fetch); everything else is the cache's bookkeeping and
- * mprotect, under cache_lock so that threads faulting on the same pages at once see one fetch.
+ * is copied from the home's memory when the home is on this node (node.c), else it comes from
+ * the service thread (svc_fetch); everything else is the cache's bookkeeping and mprotect,
+ * under cache_lock so that threads faulting on the same pages at once see one fetch.
  */
 #include "fault.h"
 
@@ -14,6 +15,7 @@
 #include "cache.h"
 #include "core.h"
 #include "log.h"
+#include "node.h"
 #include "options.h"
 #include "space.h"
 #include "stats.h"
@@ -54,7 +56,13 @@ static void fetch_run(size_t page, int home, size_t run_end_off, int prefetch)
     size_t last = run_end_off / GPAGE, n = 1;
     while (n < (size_t)prefetch && page + n < last && cache_state[page + n] == PS_INVALID)
         n++;
-    svc_fetch(home, page * GPAGE, n * GPAGE);
+    const char *src = node_source(home, page * GPAGE);
+    if (src) {
+        memcpy(sp.alias + page * GPAGE, src, n * GPAGE);
+        stats_add(pages_fetched_on_node, n);
+    } else {
+        svc_fetch(home, page * GPAGE, n * GPAGE);
+    }
     stats_inc(read_faults);
     stats_add(pages_fetched, n);
     stats_add(bytes_fetched, n * GPAGE);

@@ -15,7 +15,7 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 export DEATH_CASES="$dir/death_cases"
 GALLOCY_TEST_SRCDIR=$(dirname "$0")
 export GALLOCY_TEST_SRCDIR
-unset GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH GALLOCY_TRANSPORT GALLOCY_NUMA \
+unset GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH GALLOCY_TRANSPORT GALLOCY_NUMA GALLOCY_NODE_SHARED \
     GALLOCY_IB_DEVICE GALLOCY_IB_PORT GALLOCY_IB_GID_INDEX
 # GALLOCY_TEST_SETTINGS: "VAR=value ..." for every run (run-verbs-tests.sh: the transport).
 for setting in ${GALLOCY_TEST_SETTINGS:-}; do
@@ -46,6 +46,9 @@ for np in ${GALLOCY_TEST_NP:-1 2 4}; do
 done
 GALLOCY_PREFETCH=1 run "test_gallocy, 2 ranks, GALLOCY_PREFETCH=1" 900 \
     env GALLOCY_PREFETCH=1 "$MPIRUN" -x GALLOCY_PREFETCH -np 2 "$dir/test_gallocy"
+# Ranks of one node read each other's pages directly; this run takes the transport's path.
+run "test_gallocy, 2 ranks, GALLOCY_NODE_SHARED=0" 900 \
+    env GALLOCY_NODE_SHARED=0 "$MPIRUN" -x GALLOCY_NODE_SHARED -np 2 "$dir/test_gallocy"
 for policy in local auto interleave none; do
     run "numa placement, live, GALLOCY_NUMA=$policy" 120 \
         env GALLOCY_NUMA=$policy "$MPIRUN" -x GALLOCY_NUMA -np 2 --bind-to core "$dir/test_numa_live"

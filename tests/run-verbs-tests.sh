@@ -66,7 +66,7 @@ expect_death "RLIMIT_MEMLOCK too small: init fails, saying how much is needed" 3
     "ulimit -l 1024 && GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M mpirun -np 2 $dir/../examples/hello"
 
 echo "=== the whole suite over verbs"
-GALLOCY_TEST_SETTINGS="GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M GALLOCY_COALLOC_SIZE=64M" \
+GALLOCY_TEST_SETTINGS="GALLOCY_TRANSPORT=verbs GALLOCY_NODE_SHARED=0 GALLOCY_HEAP_SIZE=64M GALLOCY_COALLOC_SIZE=64M" \
     GALLOCY_TEST_NP="2 4" sh "$src/run-tests.sh" "$dir" >"$log" 2>&1
 rc=$?
 cat "$log"

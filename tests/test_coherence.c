@@ -193,6 +193,49 @@ static void test_barrier_counts(void)
     gallocy_cofree(p);
 }
 
+/* A fault on pages homed by a rank of this node copies them from that rank's memory (node.c),
+ * unless GALLOCY_NODE_SHARED=0; pages homed on another node come through the transport.
+ * Either way the data is the home's, and gallocy_get reads the same.  Which ranks share a
+ * node, the test learns from MPI itself. */
+static void test_node_copies(void)
+{
+    CM_SKIP_UNLESS(nranks >= 2, "needs 2 ranks");
+    enum { PAGES = 4 };
+    MPI_Comm node;
+    MPI_Comm_split_type(test_comm, MPI_COMM_TYPE_SHARED, me, MPI_INFO_NULL, &node);
+    int leader, *leaders = malloc((size_t)nranks * sizeof *leaders);
+    MPI_Allreduce(&me, &leader, 1, MPI_INT, MPI_MIN, node);
+    MPI_Allgather(&leader, 1, MPI_INT, leaders, 1, MPI_INT, test_comm);
+    MPI_Comm_free(&node);
+    const char *env = getenv("GALLOCY_NODE_SHARED");
+    int right = (me + 1) % nranks, shared = !env || strcmp(env, "0") != 0;
+    uint64_t expect = shared && leaders[right] == leaders[me] ? PAGES : 0;
+    unsigned char *arr = gallocy_coalloc((size_t)nranks * PAGES * 4096, GALLOCY_BLOCKED);
+    unsigned char *mine = arr + (size_t)me * PAGES * 4096, *theirs = arr + (size_t)right *
+                                                                            PAGES * 4096;
+    CU_ASSERT_EQUAL(gallocy_home(mine), me);
+    CU_ASSERT_EQUAL(gallocy_home(theirs + PAGES * 4096 - 1), right);
+    for (size_t i = 0; i < PAGES * 4096; i++)
+        mine[i] = (unsigned char)(i * 7 + (size_t)me);
+    gallocy_barrier();
+    gallocy_stats_t a, b;
+    gallocy_stats(&a);
+    int ok = 1;
+    for (size_t i = 0; i < PAGES * 4096; i++)
+        ok &= theirs[i] == (unsigned char)(i * 7 + (size_t)right);
+    gallocy_stats(&b);
+    CU_ASSERT(ok);
+    CU_ASSERT_EQUAL(b.pages_fetched - a.pages_fetched, PAGES);
+    CU_ASSERT_EQUAL(b.pages_fetched_on_node - a.pages_fetched_on_node, expect);
+    unsigned char *copy = malloc(PAGES * 4096);
+    CU_ASSERT_EQUAL(gallocy_get(copy, theirs + 100, PAGES * 4096 - 100), 0);
+    CU_ASSERT_EQUAL(memcmp(copy, theirs + 100, PAGES * 4096 - 100), 0);
+    free(copy);
+    free(leaders);
+    gallocy_barrier();
+    gallocy_cofree(arr);
+}
+
 void register_coherence_tests(void)
 {
     static const struct cm_test tests[] = {
@@ -203,6 +246,7 @@ void register_coherence_tests(void)
         {"prefetch fault count", test_prefetch_counts},
         {"4 threads fault the same pages", test_threads_fault_same_pages},
         {"barrier costs what is cached/dirty", test_barrier_counts},
+        {"pages homed on this node are copied from the home's memory", test_node_copies},
         {NULL, NULL}};
     CM_ADD_SUITE("coherence", tests);
 }
