@@ -170,8 +170,13 @@ static void rows(const char *path, int prefetch, const struct figures *with,
                  const struct figures *without, const struct baselines *base)
 {
     char p1[48], pn[48];
+    const char *env_max = getenv("GALLOCY_PREFETCH_MAX");
+    int most = env_max ? atoi(env_max) : 64;
     snprintf(p1, sizeof p1, "prefetch 1%s", path);
-    snprintf(pn, sizeof pn, "prefetch %d%s", prefetch, path);
+    if (most > prefetch) /* read-ahead grows the window on sequential faults */
+        snprintf(pn, sizeof pn, "prefetch %d to %d%s", prefetch, most, path);
+    else
+        snprintf(pn, sizeof pn, "prefetch %d%s", prefetch, path);
     if (bench_wanted("read_fault")) {
         bench_table("read_fault", "remote read fault per page (one byte per page, cold)",
                     "Setting", "us", "bare fault+4K get", 0);

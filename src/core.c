@@ -68,12 +68,12 @@ static int check_options(void)
         log_error("gallocy_init", "%s", err);
         return rc;
     }
-    if (opt.prefetch < 1 || opt.remote_free_slots < 2 || opt.progress_us < 0 ||
-        opt.progress_idle_us < 0 ||
-        opt.heap_size < (1u << 20) || opt.ib_port < 1 || opt.ib_port > 255 ||
-        opt.ib_gid_index < -1 || opt.ib_gid_index > 255) {
-        log_error("gallocy_init", "GALLOCY_PREFETCH must be >= 1, GALLOCY_REMOTE_FREE_SLOTS "
-                  ">= 2, GALLOCY_PROGRESS_US and GALLOCY_PROGRESS_IDLE_US >= 0, GALLOCY_HEAP_SIZE >= 1M, GALLOCY_IB_PORT "
+    if (opt.prefetch < 1 || opt.prefetch_max < 1 || opt.remote_free_slots < 2 ||
+        opt.progress_us < 0 || opt.progress_idle_us < 0 || opt.heap_size < (1u << 20) ||
+        opt.ib_port < 1 || opt.ib_port > 255 || opt.ib_gid_index < -1 || opt.ib_gid_index > 255) {
+        log_error("gallocy_init", "GALLOCY_PREFETCH and GALLOCY_PREFETCH_MAX must be >= 1, "
+                  "GALLOCY_REMOTE_FREE_SLOTS >= 2, GALLOCY_PROGRESS_US and "
+                  "GALLOCY_PROGRESS_IDLE_US >= 0, GALLOCY_HEAP_SIZE >= 1M, GALLOCY_IB_PORT "
                   "1..255, GALLOCY_IB_GID_INDEX -1..255");
         return -EINVAL;
     }

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <ucontext.h>
 
@@ -49,13 +50,31 @@ static void chain(int sig, siginfo_t *si, void *uctx)
     }
 }
 
-/* Fetches the invalid page and the invalid pages after it with the same home, up to
- * GALLOCY_PREFETCH pages in all: one transfer and one protection change for the run. */
+/* Read-ahead, as a file system does it: a read fault on the page where the last fetch ended
+ * continues a sequential stream, and the window doubles, up to GALLOCY_PREFETCH_MAX pages;
+ * any other fault starts again at GALLOCY_PREFETCH.  A code that streams through an array
+ * then takes a few large fetches, one that jumps around small ones.  GALLOCY_PREFETCH=1 turns
+ * prefetch, and so read-ahead, off.  cache_lock guards both. */
+static size_t stream_end = SIZE_MAX;
+static int window;
+
+static int read_window(size_t page)
+{
+    int first = (int)opt.prefetch, most = opt.prefetch_max > first ? opt.prefetch_max : first;
+    if (first <= 1)
+        return 1;
+    window = page == stream_end && window ? (window > most / 2 ? most : window * 2) : first;
+    return window;
+}
+
+/* Fetches the invalid page and the invalid pages after it with the same home, up to prefetch
+ * pages in all: one transfer and one protection change for the run. */
 static void fetch_run(size_t page, int home, size_t run_end_off, int prefetch)
 {
     size_t last = run_end_off / GPAGE, n = 1;
     while (n < (size_t)prefetch && page + n < last && cache_state[page + n] == PS_INVALID)
         n++;
+    stream_end = page + n;
     const char *src = node_source(home, page * GPAGE);
     if (src) {
         memcpy(sp.alias + page * GPAGE, src, n * GPAGE);
@@ -112,7 +131,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
     case PS_INVALID:
         /* A write fault fetches only its page: the next pages would fault again to be made
          * writable, so prefetching them as read-only saves nothing. */
-        fetch_run(page, home, run_end, write == 1 ? 1 : (int)opt.prefetch);
+        fetch_run(page, home, run_end, write == 1 ? 1 : read_window(page));
         if (write == 1)
             cache_make_dirty(page);
         break;
@@ -132,6 +151,8 @@ int fault_install(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
+    stream_end = SIZE_MAX; /* a new job's first fault starts no stream */
+    window = 0;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSEGV, &sa, &previous) != 0)
