@@ -195,8 +195,7 @@ static void rows(const char *path, int prefetch, const struct figures *with,
         bench_table("seq_read", title, "Setting", "MB/s", raw_label(RAW_GETS_4K), 1);
         bench_row(p1, without->seq_read, base->seq_get_mbs);
         bench_row(pn, with->seq_read, base->seq_get_mbs);
-        bench_note("prefetch %d reads %.2fx faster than prefetch 1", prefetch,
-                   with->seq_read / without->seq_read);
+        bench_note("%s reads %.2fx faster than prefetch 1", pn, with->seq_read / without->seq_read);
     }
     if (bench_wanted("write_fault")) {
         bench_table("write_fault", "write fault and release per page (one byte per page, cold)",
