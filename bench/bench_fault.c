@@ -10,8 +10,9 @@
  *   seq_read    reading the whole array (every word), MB/s, both prefetch settings; baseline:
  *               raw 4 KiB gets of the same bytes, each flushed (what a page-at-a-time
  *               DSM with free faults would move)
- *   write_fault one byte written per page and gallocy_release, per page; baseline: two bare
- *               faults (read then write) plus one raw 4 KiB put
+ *   write_fault one byte written per page and gallocy_release, per page, both prefetch
+ *               settings (prefetch 1 turns write-ahead off: a fault a page); baseline: two
+ *               bare faults (read then write) plus one raw 4 KiB put
  *   memset_bw   memset of the array and gallocy_barrier, MB/s; baseline: one raw put of the
  *               array, completed, and MPI_Barrier
  * When the ranks share a node, gallocy copies rank 1's pages from its memory (node.c); the
@@ -87,7 +88,7 @@ static double per_page_write(void)
 }
 
 /* Rank 0's gallocy figures, medians of reps, with the prefetch gallocy was started with. */
-static void measure(struct figures *f, int with_writes)
+static void measure(struct figures *f)
 {
     double a[32], b[32], c[32], d[32];
     gallocy_stats_t s0, s1;
@@ -104,14 +105,14 @@ static void measure(struct figures *f, int with_writes)
                      (double)(s1.pages_fetched - s0.pages_fetched);
         for (int k = 0; k < bench_reps; k++)
             b[k] = seq_read_mbs();
-        for (int k = 0; k < bench_reps && with_writes; k++)
+        for (int k = 0; k < bench_reps; k++)
             c[k] = per_page_write();
         f->read_fault = bench_median(a, bench_reps);
         f->seq_read = bench_median(b, bench_reps);
-        f->write_fault = with_writes ? bench_median(c, bench_reps) : 0;
+        f->write_fault = bench_median(c, bench_reps);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    for (int k = 0; k < bench_reps && with_writes; k++) {
+    for (int k = 0; k < bench_reps; k++) {
         gallocy_acquire();
         double t0 = bench_now();
         if (bench_me == 0)
@@ -119,7 +120,7 @@ static void measure(struct figures *f, int with_writes)
         gallocy_barrier();
         d[k] = (double)bytes / (bench_now() - t0) / 1e6;
     }
-    f->memset_bw = with_writes ? bench_median(d, bench_reps) : 0;
+    f->memset_bw = bench_median(d, bench_reps);
     gallocy_cofree(arr);
 }
 
@@ -200,6 +201,7 @@ static void rows(const char *path, int prefetch, const struct figures *with,
     if (bench_wanted("write_fault")) {
         bench_table("write_fault", "write fault and release per page (one byte per page, cold)",
                     "Setting", "us", "2 bare faults+4K put", 0);
+        bench_row(p1, without->write_fault, 2 * base->bare_fault + base->put4k);
         bench_row(pn, with->write_fault, 2 * base->bare_fault + base->put4k);
         bench_note("raw 4 KiB put %.2f us", base->put4k);
     }
@@ -229,17 +231,17 @@ int main(int argc, char **argv)
     struct baselines base = {0};
     struct figures with = {0}, without = {0}, tp_with = {0}, tp_without = {0};
     measure_baselines(&base);
-    measure(&with, 1);
+    measure(&with);
     reinit("1", shared);
-    measure(&without, 0);
+    measure(&without);
     /* Rank 0's figures say whether the node path was taken: then the transport's too. */
     int both = bench_me == 0 && with.on_node > 0;
     MPI_Bcast(&both, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (both) {
         reinit(pn, "0");
-        measure(&tp_with, 1);
+        measure(&tp_with);
         reinit("1", "0");
-        measure(&tp_without, 0);
+        measure(&tp_without);
     }
     rows("", prefetch, &with, &without, &base);
     if (both)

@@ -156,13 +156,13 @@ uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64
 #define GALLOCY_SIZE_CLASSES 40
 typedef struct {
     uint64_t read_faults;      /* faults on pages absent from this rank's cache */
-    uint64_t write_faults;     /* faults that made a page writable (twin made) */
+    uint64_t write_faults;     /* faults that made pages writable (twins made) */
     uint64_t pages_fetched;    /* pages read from their home, prefetched ones included */
     uint64_t bytes_fetched;
     uint64_t pages_fetched_on_node; /* of pages_fetched: copied from a home on this node */
     uint64_t pages_written_back; /* dirty pages diffed at release with a change to send */
     uint64_t bytes_written_back; /* bytes of the diffs sent home */
-    uint64_t diff_runs;        /* separate writes the diffs took */
+    uint64_t diff_runs;        /* puts the diffs took (adjacent runs of adjacent pages join) */
     uint64_t invalidations;    /* cached pages dropped at acquire */
     uint64_t stale_drops;      /* of those, dropped because a write notice named them */
     uint64_t write_notices;    /* runs of changed pages this rank published at releases */

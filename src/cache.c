@@ -130,20 +130,23 @@ static void add_dirty(size_t page, unsigned char *twin, uint8_t state)
         dirty = vec_grow(dirty, &dirty_cap, sizeof *dirty, "page-cache bookkeeping");
     dirty[ndirty++] = (struct dirty){page, twin};
     cache_state[page] = state;
-    space_protect(page * GPAGE, GPAGE, PROT_READ | PROT_WRITE);
 }
 
-void cache_make_dirty(size_t page)
+void cache_make_dirty(size_t page, size_t n)
 {
-    unsigned char *t = twin_alloc();
-    memcpy(t, sp.alias + page * GPAGE, GPAGE);
-    add_dirty(page, t, PS_DIRTY | (cache_state[page] & PS_TRACKED));
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *t = twin_alloc();
+        memcpy(t, sp.alias + (page + i) * GPAGE, GPAGE);
+        add_dirty(page + i, t, PS_DIRTY | (cache_state[page + i] & PS_TRACKED));
+    }
+    space_protect(page * GPAGE, n * GPAGE, PROT_READ | PROT_WRITE);
     stats_inc(write_faults);
 }
 
 void cache_make_home_dirty(size_t page)
 {
     add_dirty(page, NULL, PS_HOME_DIRTY);
+    space_protect(page * GPAGE, GPAGE, PROT_READ | PROT_WRITE);
     stats_inc(home_write_faults);
 }
 
@@ -153,16 +156,37 @@ static int by_page(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The diff runs of the dirty pages, in page order, go home as puts; a run that continues
+ * the previous one (the end of a page and the start of the next, with the same home) joins
+ * it, so a stretch of wholly written pages is one put, not one a page. */
 struct put_ctx {
-    int home;
-    size_t off;
-    size_t bytes;
+    int home;      /* of the page being diffed */
+    size_t off;    /* of the page being diffed */
+    int run_home;  /* the run waiting to be put, or -1 */
+    size_t run_off, run_len;
+    size_t bytes, puts;
 };
+
+static void put_pending(struct put_ctx *c)
+{
+    if (c->run_home < 0)
+        return;
+    tp->put(c->run_home, c->run_off, sp.alias + c->run_off, c->run_len);
+    c->puts++;
+    c->run_home = -1;
+}
 
 static void put_run(size_t roff, size_t len, void *arg)
 {
     struct put_ctx *c = arg;
-    tp->put(c->home, c->off + roff, sp.alias + c->off + roff, len);
+    size_t off = c->off + roff;
+    if (c->run_home != c->home || c->run_off + c->run_len != off) {
+        put_pending(c);
+        c->run_home = c->home;
+        c->run_off = off;
+        c->run_len = 0;
+    }
+    c->run_len += len;
     c->bytes += len;
 }
 
@@ -183,22 +207,23 @@ void cache_write_back(void)
         space_protect(dirty[i].page * GPAGE, (j - i) * GPAGE, PROT_READ);
         i = j;
     }
-    size_t pages = 0, bytes = 0, nputs = 0;
+    size_t pages = 0;
+    struct put_ctx c = {.run_home = -1};
     for (size_t i = 0; i < ndirty; i++) {
         size_t off = dirty[i].page * GPAGE;
         if (!dirty[i].twin) { /* own page, written in place */
             notice_record(dirty[i].page, 1);
             continue;
         }
-        struct put_ctx c = {space_home(off), off, 0};
+        c.home = space_home(off);
+        c.off = off;
         size_t r = diff_runs(dirty[i].twin, (unsigned char *)sp.alias + off, GPAGE, put_run, &c);
         if (r)
             notice_record(dirty[i].page, 1);
-        nputs += r;
         pages += r > 0;
-        bytes += c.bytes;
     }
-    if (nputs)
+    put_pending(&c);
+    if (c.puts)
         tp->flush(TP_ALL_RANKS);
     for (size_t i = 0; i < ndirty; i++) {
         uint8_t *st = &cache_state[dirty[i].page];
@@ -212,8 +237,8 @@ void cache_write_back(void)
     ndirty = 0;
     notice_publish();
     stats_add(pages_written_back, pages);
-    stats_add(bytes_written_back, bytes);
-    stats_add(diff_runs, nputs);
+    stats_add(bytes_written_back, c.bytes);
+    stats_add(diff_runs, c.puts);
 }
 
 /* Drops the clean copies among [page, page+n): untracked ones, and tracked ones too if

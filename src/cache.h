@@ -34,8 +34,9 @@ void cache_fini(void);
 /* Pages [page, page+n), homed by home, were just fetched: record them as clean copies,
  * readable (and announce them to the home). */
 void cache_add_clean(size_t page, size_t n, int home);
-/* A clean cached page is about to be written: twin it and make it writable. */
-void cache_make_dirty(size_t page);
+/* Clean cached pages [page, page+n) are about to be written: twin each and make the run
+ * writable, with one protection change. */
+void cache_make_dirty(size_t page, size_t n);
 /* An own shared page is about to be written: make it writable until the next release. */
 void cache_make_home_dirty(size_t page);
 /* Release: write-protect dirty pages (own home-dirty ones too), send the diffs home, wait

@@ -174,6 +174,73 @@ static void test_prefetch_counts(void)
         CU_ASSERT_EQUAL(expected_faults(in_order, N), 3); /* the model agrees with the doc */
 }
 
+/* Write faults that writing pages [0, npages) in order takes under write-ahead: a write fault
+ * where the last writable run ended doubles the run, up to GALLOCY_PREFETCH_MAX; any other
+ * makes its page alone writable; GALLOCY_PREFETCH=1 turns it off. */
+static long expected_write_faults(int npages, int written)
+{
+    long first = env_long("GALLOCY_PREFETCH", 8), most = env_long("GALLOCY_PREFETCH_MAX", 64);
+    char writable[64] = {0};
+    long faults = 0, window = 0, end = -1;
+    for (int pg = 0; pg < written; pg++) {
+        if (writable[pg])
+            continue;
+        window = first <= 1 ? 1 : pg == end && window ? (window * 2 > most ? most : window * 2)
+                                                      : 1;
+        long n = 0;
+        while (n < window && pg + n < npages && !writable[pg + n])
+            writable[pg + n++] = 1;
+        end = pg + n;
+        faults++;
+    }
+    return faults;
+}
+
+/* Rank 1 writes pages 0-15 of an array homed on rank 0, in order: write-ahead makes runs of
+ * them writable in as many faults as the rule says, and twins pages 16-30 too.  Then (told by
+ * a plain MPI message, no gallocy synchronisation) rank 0 writes pages 16-31, so rank 1's
+ * copies of them are stale.  After the barrier every rank sees both writers' bytes: a page
+ * twinned but not written sends nothing home; and rank 1's 16 wholly written pages went home
+ * as one put, their diff runs joined. */
+static void test_write_ahead(void)
+{
+    CM_SKIP_UNLESS(nranks >= 2, "needs 2 ranks");
+    enum { N = 32, WRITTEN = 16 };
+    unsigned char *p = gallocy_coalloc(N * 4096, 0);
+    gallocy_barrier();
+    gallocy_stats_t a, b;
+    gallocy_stats(&a);
+    int token = 0;
+    if (me == 1) {
+        for (size_t i = 0; i < WRITTEN * 4096; i++)
+            p[i] = (unsigned char)(i % 251 + 1);
+        MPI_Send(&token, 1, MPI_INT, 0, 7, test_comm);
+    }
+    if (me == 0) {
+        MPI_Recv(&token, 1, MPI_INT, 1, 7, test_comm, MPI_STATUS_IGNORE);
+        for (size_t i = WRITTEN * 4096; i < N * 4096; i++)
+            p[i] = (unsigned char)(i % 241 + 2);
+    }
+    gallocy_stats(&b);
+    if (me == 1)
+        CU_ASSERT_EQUAL(b.write_faults - a.write_faults, expected_write_faults(N, WRITTEN));
+    gallocy_barrier();
+    gallocy_stats_t c;
+    gallocy_stats(&c);
+    if (me == 1) {
+        CU_ASSERT_EQUAL(c.diff_runs - b.diff_runs, 1);
+        CU_ASSERT_EQUAL(c.bytes_written_back - b.bytes_written_back, WRITTEN * 4096);
+    }
+    int ok = 1;
+    for (size_t i = 0; i < N * 4096; i++)
+        ok &= p[i] == (unsigned char)(i < WRITTEN * 4096 ? i % 251 + 1 : i % 241 + 2);
+    CU_ASSERT(ok);
+    if (me == 1 && env_long("GALLOCY_PREFETCH", 8) == 8 && !getenv("GALLOCY_PREFETCH_MAX"))
+        CU_ASSERT_EQUAL(expected_write_faults(N, WRITTEN), 5); /* runs of 1, 2, 4, 8, 16 */
+    gallocy_barrier();
+    gallocy_cofree(p);
+}
+
 /* 4 threads per rank fault on the same pages at once, reading and writing distinct bytes. */
 static unsigned char *shared_pages;
 enum { TPAGES = 16, NTHREADS = 4 };
@@ -284,6 +351,8 @@ void register_coherence_tests(void)
         {"message passing via release/acquire", test_release_acquire_message},
         {"many writers on one page", test_many_writers_one_page},
         {"prefetch fault count", test_prefetch_counts},
+        {"write-ahead: fault count, and pages twinned but not written send nothing",
+         test_write_ahead},
         {"4 threads fault the same pages", test_threads_fault_same_pages},
         {"barrier costs what is cached/dirty", test_barrier_counts},
         {"pages homed on this node are copied from the home's memory", test_node_copies},
