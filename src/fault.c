@@ -50,39 +50,36 @@ static void chain(int sig, siginfo_t *si, void *uctx)
     }
 }
 
-/* Read-ahead, as a file system does it: a read fault on the page where the last fetch ended
- * continues a sequential stream, and the window doubles, up to GALLOCY_PREFETCH_MAX pages;
- * any other fault starts again at GALLOCY_PREFETCH.  A code that streams through an array
- * then takes a few large fetches, one that jumps around small ones.  GALLOCY_PREFETCH=1 turns
- * prefetch, and so read-ahead, off.  cache_lock guards both. */
-static size_t stream_end = SIZE_MAX;
-static int window;
+/* Read-ahead and write-ahead, as a file system's read-ahead: a fault on the page where the
+ * last run of its kind ended continues a sequential stream, and the run doubles, up to
+ * GALLOCY_PREFETCH_MAX pages; any other fault starts again.  A read run starts at
+ * GALLOCY_PREFETCH pages and is fetched read-only; a write run starts at the faulting page
+ * alone and is made writable at once (fetched where absent, each page twinned).  A code that
+ * streams through an array takes a few large runs, one that jumps around small ones: a
+ * memset of a remote array faults every 64 pages, not every page.  A page made writable but
+ * not written costs its twin and a compare at the release, and sends nothing.
+ * GALLOCY_PREFETCH=1 turns both off.  cache_lock guards the streams. */
+struct stream {
+    size_t end; /* page after the last run, SIZE_MAX for none */
+    int run;    /* pages the last run asked for (it may have stopped short), 0 for none */
+};
+static struct stream reads, writes;
 
-static int read_window(size_t page)
+/* Pages the fault at page takes: first when it starts a stream, else twice the last run. */
+static int stream_run(const struct stream *s, size_t page, int first)
 {
-    int first = (int)opt.prefetch, most = opt.prefetch_max > first ? opt.prefetch_max : first;
-    if (first <= 1)
-        return 1;
-    window = page == stream_end && window ? (window > most / 2 ? most : window * 2) : first;
-    return window;
-}
-
-/* Write-ahead, the same for writes: a write fault on the page where the last run made
- * writable ended continues a stream, and makes a run twice as long writable at once
- * (fetched where absent, twinned), up to GALLOCY_PREFETCH_MAX pages; any other write fault
- * makes its page alone writable.  A memset of a remote array then takes a fault every 64
- * pages, not every page.  A page made writable but not written costs its twin and a compare
- * at the release, and sends nothing.  Off with GALLOCY_PREFETCH=1. */
-static size_t wstream_end = SIZE_MAX;
-static int wwindow;
-
-static int write_window(size_t page)
-{
-    int most = opt.prefetch_max > 1 ? opt.prefetch_max : 1;
+    int most = opt.prefetch_max > first ? opt.prefetch_max : first;
     if (opt.prefetch <= 1)
         return 1;
-    wwindow = page == wstream_end && wwindow ? (wwindow > most / 2 ? most : wwindow * 2) : 1;
-    return wwindow;
+    return page == s->end && s->run ? (s->run > most / 2 ? most : s->run * 2) : first;
+}
+
+/* The fault at page asked for run pages and took n (a run stops at a page already held, or
+ * at the end of the home's stretch: the next one still doubles what was asked). */
+static void stream_took(struct stream *s, size_t page, size_t n, int run)
+{
+    s->end = page + n;
+    s->run = run;
 }
 
 /* Pages from page on, up to n, that are clean cached copies (the write-ahead of a written
@@ -102,7 +99,6 @@ static size_t fetch_run(size_t page, int home, size_t run_end_off, int prefetch)
     size_t last = run_end_off / GPAGE, n = 1;
     while (n < (size_t)prefetch && page + n < last && cache_state[page + n] == PS_INVALID)
         n++;
-    stream_end = page + n;
     const char *src = node_source(home, page * GPAGE);
     if (src) {
         memcpy(sp.alias + page * GPAGE, src, n * GPAGE);
@@ -157,21 +153,25 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
         return;
     }
     size_t n;
+    int run;
     switch (state & PS_KIND) {
     case PS_INVALID:
         if (write == 1) { /* the pages it fetches are made writable too, not read-only */
-            n = fetch_run(page, home, run_end, write_window(page));
+            run = stream_run(&writes, page, 1);
+            n = fetch_run(page, home, run_end, run);
             cache_make_dirty(page, n);
-            wstream_end = page + n;
+            stream_took(&writes, page, n, run);
         } else {
-            fetch_run(page, home, run_end, read_window(page));
+            run = stream_run(&reads, page, (int)opt.prefetch);
+            stream_took(&reads, page, fetch_run(page, home, run_end, run), run);
         }
         break;
     case PS_READ:
         if (write != 0) { /* a read fault here means another thread fetched it meanwhile */
-            n = clean_run(page, (size_t)write_window(page));
+            run = stream_run(&writes, page, 1);
+            n = clean_run(page, (size_t)run);
             cache_make_dirty(page, n);
-            wstream_end = page + n;
+            stream_took(&writes, page, n, run);
         }
         break;
     default: /* dirty already: another thread got here first */
@@ -186,8 +186,7 @@ int fault_install(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
-    stream_end = wstream_end = SIZE_MAX; /* a new job's first fault starts no stream */
-    window = wwindow = 0;
+    reads = writes = (struct stream){SIZE_MAX, 0}; /* a new job's first fault starts none */
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSEGV, &sa, &previous) != 0)

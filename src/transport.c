@@ -48,7 +48,8 @@ int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
             rc = tp_verbs_create(base, ranges, nranges, &tp);
             tp_pinned = rc == 0;
         } else {
-            rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, sp.meta_off + META_PROGRESS_WAKE, &tp);
+            rc = forced ? -GALLOCY_ERR_TRANSPORT
+                        : tp_mpi_create(base, size, sp.meta_off + META_PROGRESS_WAKE, &tp);
         }
     } else if (!strcmp(opt.transport, "mpi")) {
         rc = tp_mpi_create(base, size, sp.meta_off + META_PROGRESS_WAKE, &tp);

@@ -1,7 +1,8 @@
 /* cunit_main: runs the registered CUnit suites and prints one verdict per test and the closing
  * line "N passed, N failed".  A test that cannot run here (CM_SKIP_UNLESS) is listed as "skip"
- * with the reason, and counted neither passed nor failed.  Under MPI (reduce != NULL) a test fails when it failed on any
- * rank, and only rank 0 prints the verdicts; each failed assertion is printed by its rank. */
+ * with the reason, and counted neither passed nor failed.  Under MPI (reduce != NULL) a test
+ * fails when it failed on any rank, and only rank 0 prints the verdicts; each failed
+ * assertion is printed by its rank. */
 #ifndef GALLOCY_CUNIT_MAIN_H
 #define GALLOCY_CUNIT_MAIN_H
 #include <CUnit/CUnit.h>
