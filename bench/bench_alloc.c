@@ -20,12 +20,22 @@
  *               the same frees on the owning rank
  * Ratio: gallocy's cost over the baseline's, as in every benchmark here (below 1: gallocy is
  * faster).
+ *
+ * Threads are pinned, thread t to core t.  A run's rate is the sum of each thread's own rate
+ * (its operations over its own time), and the 1-thread rate is the mean of a run on core 0
+ * and one on core 1.  The cores of a VM need not be equal: on the development machine core 1
+ * ran a plain loop 7-20% slower than core 0, and with the total over the slowest thread's
+ * time and an unpinned 1-thread run, the 2-thread scaling of one build came out 1.5 or 1.9
+ * depending on the core the 1-thread run landed on.  Perfect scaling now reads 2.00 on
+ * unequal cores too; the note gives the 1-thread rate on each core.
  */
+#include <sched.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -75,12 +85,20 @@ static void bench_pairs(void)
 
 struct job {
     struct allocator *a;
-    int id, nthreads;
+    int id, nthreads, cpu;
     long iters;
     pthread_barrier_t *start;
     double elapsed;
     long ops;
 };
+
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set); /* best effort */
+}
 
 static void *threadtest_thread(void *arg)
 {
@@ -89,6 +107,7 @@ static void *threadtest_thread(void *arg)
     char *obj[OBJS];
     malloc_fn al = j->a->alloc;
     free_fn fr = j->a->release;
+    pin(j->cpu);
     pthread_barrier_wait(j->start);
     double t0 = bench_now();
     for (long it = 0; it < j->iters; it++) {
@@ -116,6 +135,7 @@ static void *larson_thread(void *arg)
     malloc_fn al = j->a->alloc;
     free_fn fr = j->a->release;
     unsigned s = 2463534242u + (unsigned)j->id * 7919u;
+    pin(j->cpu);
     for (int i = 0; i < LSLOTS; i++)
         slot[i] = al(16 + (size_t)(i % 241));
     pthread_barrier_wait(j->start);
@@ -143,23 +163,25 @@ static void *larson_thread(void *arg)
     return NULL;
 }
 
-/* Runs nthreads of fn; returns million ops per second over the slowest thread. */
-static double run_threads(void *(*fn)(void *), struct allocator *a, int nthreads, long iters)
+static int ncpus;
+
+/* Runs nthreads of fn, thread t on core first_cpu + t; returns million ops per second, the
+ * sum of each thread's own rate. */
+static double run_threads(void *(*fn)(void *), struct allocator *a, int nthreads, long iters,
+                          int first_cpu)
 {
     pthread_t th[8];
     struct job j[8];
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, (unsigned)nthreads);
     for (int t = 0; t < nthreads; t++) {
-        j[t] = (struct job){a, t, nthreads, iters, &start, 0, 0};
+        j[t] = (struct job){a, t, nthreads, (first_cpu + t) % ncpus, iters, &start, 0, 0};
         pthread_create(&th[t], NULL, fn, &j[t]);
     }
-    double slowest = 0;
-    long ops = 0;
+    double rate = 0;
     for (int t = 0; t < nthreads; t++) {
         pthread_join(th[t], NULL);
-        slowest = j[t].elapsed > slowest ? j[t].elapsed : slowest;
-        ops += j[t].ops;
+        rate += (double)j[t].ops / j[t].elapsed / 1e6;
     }
     pthread_barrier_destroy(&start);
     for (int i = 0; i < LSLOTS; i++)
@@ -167,28 +189,34 @@ static double run_threads(void *(*fn)(void *), struct allocator *a, int nthreads
             a->release(exchange_slots[i]);
             exchange_slots[i] = NULL;
         }
-    return (double)ops / slowest / 1e6;
+    return rate;
 }
 
 static void bench_threads(const char *name, const char *title, void *(*fn)(void *),
                           long iters)
 {
-    double rate[2][3][32]; /* allocator, threads */
+    /* Per allocator: one thread on core 0, one on core 1, their mean, two threads. */
+    double rate[2][4][32];
     for (int r = 0; r < bench_reps; r++)
-        for (int k = 0; k < 2; k++)
-            for (int t = 1; t <= 2; t++)
-                rate[k][t][r] = run_threads(fn, allocs[k], t, iters);
-    double m[2][3];
+        for (int k = 0; k < 2; k++) {
+            rate[k][0][r] = run_threads(fn, allocs[k], 1, iters, 0);
+            rate[k][1][r] = run_threads(fn, allocs[k], 1, iters, 1);
+            rate[k][2][r] = (rate[k][0][r] + rate[k][1][r]) / 2;
+            rate[k][3][r] = run_threads(fn, allocs[k], 2, iters, 0);
+        }
+    double m[2][4];
     for (int k = 0; k < 2; k++)
-        for (int t = 1; t <= 2; t++)
-            m[k][t] = bench_median(rate[k][t], bench_reps);
+        for (int v = 0; v < 4; v++)
+            m[k][v] = bench_median(rate[k][v], bench_reps);
     bench_table(name, title, "Threads", "Mops/s", "glibc", 1);
-    bench_row("1", m[0][1], m[1][1]);
-    bench_row("2", m[0][2], m[1][2]);
+    bench_row("1", m[0][2], m[1][2]);
+    bench_row("2", m[0][3], m[1][3]);
+    bench_note("one thread on core 0 / core 1: gallocy %.1f / %.1f, glibc %.1f / %.1f Mops/s",
+               m[0][0], m[0][1], m[1][0], m[1][1]);
     char scaling[64];
     snprintf(scaling, sizeof scaling, "%s_scaling", name);
     bench_table(scaling, "speed of 2 threads over 1 thread", "Threads", "x", "glibc", 1);
-    bench_row("2 vs 1", m[0][2] / m[0][1], m[1][2] / m[1][1]);
+    bench_row("2 vs 1", m[0][3] / m[0][2], m[1][3] / m[1][2]);
 }
 
 /* --- cross-rank frees --------------------------------------------------------------------- */
@@ -242,6 +270,8 @@ static void bench_remote_free(void)
 
 int main(int argc, char **argv)
 {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    ncpus = online > 0 ? (int)online : 1;
     bench_start(&argc, &argv, "bench_alloc",
                 "  workloads: pairs threadtest larson remote-free\n"
                 "  run with --bind-to none: the 2-thread rows need both cores\n");
