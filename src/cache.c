@@ -102,7 +102,9 @@ void cache_fini(void)
     tracked_hi = 0;
 }
 
-void cache_add_clean(size_t page, size_t n, int home)
+/* Records fetched pages [page, page+n) as clean copies and announces them; their protection
+ * is the caller's. */
+static void record_clean(size_t page, size_t n, int home)
 {
     notice_announce(home, page, n);
     for (size_t i = 0; i < n;) {
@@ -121,6 +123,11 @@ void cache_add_clean(size_t page, size_t n, int home)
         }
         i = j;
     }
+}
+
+void cache_add_clean(size_t page, size_t n, int home)
+{
+    record_clean(page, n, home);
     space_protect(page * GPAGE, n * GPAGE, PROT_READ);
 }
 
@@ -141,6 +148,12 @@ void cache_make_dirty(size_t page, size_t n)
     }
     space_protect(page * GPAGE, n * GPAGE, PROT_READ | PROT_WRITE);
     stats_inc(write_faults);
+}
+
+void cache_add_dirty(size_t page, size_t n, int home)
+{
+    record_clean(page, n, home);
+    cache_make_dirty(page, n); /* straight to writable: one protection change, not two */
 }
 
 void cache_make_home_dirty(size_t page)

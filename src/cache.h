@@ -37,6 +37,10 @@ void cache_add_clean(size_t page, size_t n, int home);
 /* Clean cached pages [page, page+n) are about to be written: twin each and make the run
  * writable, with one protection change. */
 void cache_make_dirty(size_t page, size_t n);
+/* Pages [page, page+n), homed by home, were just fetched to be written: record them as
+ * copies (announced, as cache_add_clean does), twin each and make the run writable, with one
+ * protection change. */
+void cache_add_dirty(size_t page, size_t n, int home);
 /* An own shared page is about to be written: make it writable until the next release. */
 void cache_make_home_dirty(size_t page);
 /* Release: write-protect dirty pages (own home-dirty ones too), send the diffs home, wait

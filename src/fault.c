@@ -93,8 +93,9 @@ static size_t clean_run(size_t page, size_t n)
 }
 
 /* Fetches the invalid page and the invalid pages after it with the same home, up to prefetch
- * pages in all: one transfer and one protection change for the run; returns how many. */
-static size_t fetch_run(size_t page, int home, size_t run_end_off, int prefetch)
+ * pages in all, as clean copies or (writable) as twinned dirty ones: one transfer and one
+ * protection change for the run; returns how many. */
+static size_t fetch_run(size_t page, int home, size_t run_end_off, int prefetch, int writable)
 {
     size_t last = run_end_off / GPAGE, n = 1;
     while (n < (size_t)prefetch && page + n < last && cache_state[page + n] == PS_INVALID)
@@ -109,7 +110,10 @@ static size_t fetch_run(size_t page, int home, size_t run_end_off, int prefetch)
     stats_inc(read_faults);
     stats_add(pages_fetched, n);
     stats_add(bytes_fetched, n * GPAGE);
-    cache_add_clean(page, n, home);
+    if (writable)
+        cache_add_dirty(page, n, home);
+    else
+        cache_add_clean(page, n, home);
     return n;
 }
 
@@ -158,12 +162,10 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
     case PS_INVALID:
         if (write == 1) { /* the pages it fetches are made writable too, not read-only */
             run = stream_run(&writes, page, 1);
-            n = fetch_run(page, home, run_end, run);
-            cache_make_dirty(page, n);
-            stream_took(&writes, page, n, run);
+            stream_took(&writes, page, fetch_run(page, home, run_end, run, 1), run);
         } else {
             run = stream_run(&reads, page, (int)opt.prefetch);
-            stream_took(&reads, page, fetch_run(page, home, run_end, run), run);
+            stream_took(&reads, page, fetch_run(page, home, run_end, run, 0), run);
         }
         break;
     case PS_READ:
