@@ -15,7 +15,6 @@
 #include "runtime.h"
 
 const char **node_heap_view, **node_coalloc_view;
-static int mapped;
 
 /* What a rank tells the others so that they can open its memfd. */
 struct node_card {
@@ -87,6 +86,7 @@ void node_init(void)
         free(cards);
         return;
     }
+    int mapped = 0;
     for (int r = 0; r < n; r++) {
         if (r == sp.rank || cards[r].leader != mine.leader)
             continue;
@@ -113,10 +113,4 @@ void node_fini(void)
     free(node_heap_view);
     free(node_coalloc_view);
     node_heap_view = node_coalloc_view = NULL;
-    mapped = 0;
-}
-
-int node_peers(void)
-{
-    return mapped;
 }

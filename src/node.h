@@ -23,10 +23,13 @@ void node_fini(void);
  * another node, or not mappable).  Indexed by rank; NULL when the node has no other rank. */
 extern const char **node_heap_view, **node_coalloc_view;
 
-/* Where the home copy of [off, off+len) can be read directly, or NULL (then: the transport).
- * home is the home of every page of the range, and the range lies in one region. */
+/* Where the home copy of [off, off+len) can be read directly, or NULL (then: the transport):
+ * this rank's own alias for its own pages, a peer's view for a peer on this node.  home is
+ * the home of every page of the range, and the range lies in one region. */
 static inline const char *node_source(int home, size_t off)
 {
+    if (home == sp.rank)
+        return sp.alias + off;
     if (!node_heap_view)
         return NULL;
     if (off < sp.coalloc_off) {
@@ -36,8 +39,5 @@ static inline const char *node_source(int home, size_t off)
     const char *v = node_coalloc_view[home];
     return v ? v + (off - sp.coalloc_off) : NULL;
 }
-
-/* Ranks whose memory this rank reads directly. */
-int node_peers(void);
 
 #endif

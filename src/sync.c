@@ -161,22 +161,24 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
         char *mine = bounce ? buf : (char *)local + done;
         if (is_put && bounce)
             memcpy(buf, (char *)local + done, chunk);
-        const char *near = is_put || home == sp.rank ? NULL : node_source(home, off + done);
-        if (home == sp.rank)
-            is_put ? memcpy(sp.alias + off + done, mine, chunk)
-                   : memcpy(mine, sp.alias + off + done, chunk);
-        else if (near) /* a home on this node: read its memory, nothing to flush */
+        /* Memory this rank can read (its own, a peer's on this node), or its own to write:
+         * a copy, complete at once; anything else goes through the transport. */
+        const char *near = is_put ? NULL : node_source(home, off + done);
+        int direct = near || home == sp.rank;
+        if (near)
             memcpy(mine, near, chunk);
+        else if (direct)
+            memcpy(sp.alias + off + done, mine, chunk);
         else if (is_put)
             tp->put(home, off + done, mine, chunk);
         else
             tp->get(mine, home, off + done, chunk);
         if (is_put)
             cache_changed(off + done, chunk, home);
-        if (home != sp.rank && !near)
+        if (!direct)
             flush_home = flush_home == NO_HOME || flush_home == home ? home : TP_ALL_RANKS;
         if (bounce) { /* the bounce buffer is reused: complete each piece */
-            if (home != sp.rank && !near)
+            if (!direct)
                 tp->flush(home);
             if (!is_put)
                 memcpy((char *)local + done, buf, chunk);
