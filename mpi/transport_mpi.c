@@ -46,6 +46,8 @@ static uint64_t wakes_sent;      /* atomic: makes each wake word value new */
 static uint64_t seen_waits, seen_wake;
 static double quiet_since_us;
 static int sleep_us;
+static double slow_wait_us; /* a wait longer than this wakes the target */
+static int idle_ceiling_us; /* the longest idle sleep */
 
 static double now_us(void)
 {
@@ -85,9 +87,7 @@ static void complete(int rank, size_t len, double t0)
 {
     __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
     check(MPI_Win_flush(rank, win), "MPI_Win_flush", rank, len);
-    double slow = 4.0 * opt.progress_us > SLOW_WAIT_MIN_US ? 4.0 * opt.progress_us
-                                                           : SLOW_WAIT_MIN_US;
-    if (now_us() - t0 > slow)
+    if (now_us() - t0 > slow_wait_us)
         wake(rank);
 }
 
@@ -166,14 +166,14 @@ static int mpi_progress(void)
     uint64_t n = __atomic_load_n(&waits, __ATOMIC_RELAXED);
     uint64_t w = __atomic_load_n((uint64_t *)(region + wake_off), __ATOMIC_RELAXED);
     double now = now_us();
-    int ceiling = opt.progress_idle_us > opt.progress_us ? opt.progress_idle_us : opt.progress_us;
     if (n != seen_waits || w != seen_wake) {
         seen_waits = n;
         seen_wake = w;
         quiet_since_us = now;
         sleep_us = opt.progress_us;
-    } else if (now - quiet_since_us > PROGRESS_HOLD_US && sleep_us < ceiling) {
-        sleep_us = sleep_us * 2 > ceiling ? ceiling : sleep_us * 2 + (sleep_us == 0);
+    } else if (now - quiet_since_us > PROGRESS_HOLD_US && sleep_us < idle_ceiling_us) {
+        /* doubles; from 0 (GALLOCY_PROGRESS_US=0: no sleep while busy) it starts at 1 us */
+        sleep_us = sleep_us * 2 > idle_ceiling_us ? idle_ceiling_us : sleep_us * 2 + !sleep_us;
     }
     return sleep_us;
 }
@@ -208,6 +208,10 @@ int tp_mpi_create(void *base, size_t size, uint64_t wake_offset, const struct tp
     seen_wake = __atomic_load_n((uint64_t *)(region + wake_off), __ATOMIC_RELAXED);
     quiet_since_us = now_us();
     sleep_us = opt.progress_us;
+    slow_wait_us = 4.0 * opt.progress_us > SLOW_WAIT_MIN_US ? 4.0 * opt.progress_us
+                                                            : SLOW_WAIT_MIN_US;
+    idle_ceiling_us = opt.progress_idle_us > opt.progress_us ? opt.progress_idle_us
+                                                             : opt.progress_us;
     *out = &mpi_ops;
     /* Alone, every operation targets this rank: no window (osc rdma refuses one), and no
      * other rank waits for this one's progress, so the idle service thread may sleep long. */

@@ -42,17 +42,17 @@ int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
             const char *device)
 {
     int rc, forced = !strcmp(opt.transport, "verbs");
+    uint64_t wake_off = sp.meta_off + META_PROGRESS_WAKE; /* MPI's: see transport_mpi.c */
     tp_pinned = 0;
     if (forced || !strcmp(opt.transport, "auto")) {
         if (choose_verbs(device, forced)) {
             rc = tp_verbs_create(base, ranges, nranges, &tp);
             tp_pinned = rc == 0;
         } else {
-            rc = forced ? -GALLOCY_ERR_TRANSPORT
-                        : tp_mpi_create(base, size, sp.meta_off + META_PROGRESS_WAKE, &tp);
+            rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, wake_off, &tp);
         }
     } else if (!strcmp(opt.transport, "mpi")) {
-        rc = tp_mpi_create(base, size, sp.meta_off + META_PROGRESS_WAKE, &tp);
+        rc = tp_mpi_create(base, size, wake_off, &tp);
     } else {
         if (rt_rank() == 0)
             log_error("gallocy_init", "GALLOCY_TRANSPORT=%s: not a transport of this build "
