@@ -234,9 +234,7 @@ int main(int argc, char **argv)
     measure(&with);
     reinit("1", shared);
     measure(&without);
-    /* Rank 0's figures say whether the node path was taken: then the transport's too. */
-    int both = bench_me == 0 && with.on_node > 0;
-    MPI_Bcast(&both, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    int both = bench_node_copies(); /* then the transport's path too */
     if (both) {
         reinit(pn, "0");
         measure(&tp_with);

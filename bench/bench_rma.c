@@ -115,20 +115,6 @@ static void atomics(void)
     bench_row("compare_swap", bench_median(g[1], bench_reps), bench_median(r[1], bench_reps));
 }
 
-/* Whether rank 1's memory is read directly: the ranks share a node and the option is on. */
-static int node_path(void)
-{
-    MPI_Comm node;
-    int n;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    MPI_Comm_size(node, &n);
-    MPI_Comm_free(&node);
-    const char *env = getenv("GALLOCY_NODE_SHARED");
-    int shared = n == bench_nranks && (!env || strcmp(env, "0") != 0), all;
-    MPI_Allreduce(&shared, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    return all;
-}
-
 static void open_memory(void)
 {
     remote = gallocy_coalloc(MAX_SIZE, 1);
@@ -167,7 +153,7 @@ int main(int argc, char **argv)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     close_memory();
-    if (node_path()) {
+    if (bench_node_copies()) {
         bench_restart("GALLOCY_NODE_SHARED", "0", NULL, NULL);
         open_memory();
         if (bench_me == 0)

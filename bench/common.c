@@ -98,6 +98,31 @@ void bench_start(int *argc, char ***argv, const char *program, const char *usage
     }
 }
 
+int bench_node_copies(void)
+{
+    volatile char *p = gallocy_coalloc(4096, 1);
+    if (!p) {
+        fprintf(stderr, "%s: rank %d: gallocy_coalloc of one page failed\n", program_name,
+                bench_me);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    if (bench_me == 1)
+        p[0] = 1;
+    gallocy_barrier();
+    int copied = 0;
+    if (bench_me == 0) {
+        gallocy_stats_t a, b;
+        gallocy_stats(&a);
+        (void)p[0];
+        gallocy_stats(&b);
+        copied = b.pages_fetched_on_node > a.pages_fetched_on_node;
+    }
+    MPI_Bcast(&copied, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    gallocy_barrier();
+    gallocy_cofree((void *)p);
+    return copied;
+}
+
 void bench_restart(const char *var, const char *value, const char *var2, const char *value2)
 {
     gallocy_finalize();

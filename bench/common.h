@@ -17,6 +17,10 @@ void bench_start(int *argc, char ***argv, const char *program, const char *usage
 /* Whether table or workload name was asked for (no --only: all). */
 int bench_wanted(const char *name);
 void bench_stop(void);
+/* Collective: 1 when a fault of rank 0 on a page homed on rank 1 copies the page from rank
+ * 1's memory (the ranks share a node and GALLOCY_NODE_SHARED is on), as gallocy's counters
+ * say; then the benchmarks measure the transport's path too. */
+int bench_node_copies(void);
 /* gallocy_finalize, the setting var=value (and var2=value2 unless var2 is NULL), gallocy_init:
  * gallocy reads its settings at init.  Collective. */
 void bench_restart(const char *var, const char *value, const char *var2, const char *value2);
