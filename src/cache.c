@@ -1,4 +1,4 @@
-/* cache: twins, dirty list, clean-run list, write back, invalidation, home sharing. */
+/* cache: twins, dirty list, clean-run list, write back, invalidation, home sharing, pins. */
 #include "cache.h"
 
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include "log.h"
 #include "notice.h"
 #include "numa.h"
+#include "prot.h"
 #include "space.h"
 #include "stats.h"
 #include "transport.h"
@@ -19,13 +20,15 @@
 uint8_t *cache_state;
 futex_mutex_t cache_lock;
 size_t cache_tracked;
+static uint16_t *pins; /* per page: pins held */
 
 struct run {
     size_t page, n;
 };
 struct dirty {
     size_t page;
-    unsigned char *twin; /* NULL for an own home-dirty page: it is written in place */
+    unsigned char *twin;  /* NULL for an own home-dirty page: it is written in place */
+    unsigned char *fresh; /* during a write back of a pinned page: its snapshot */
 };
 
 /* Arrays grow with mremap and twins come from mmap'd chunks: the fault handler adds to both,
@@ -40,6 +43,11 @@ static size_t tracked_lo = SIZE_MAX, tracked_hi; /* pages holding every tracked 
 static void *twin_free; /* free list of page-sized twins, linked through their first word */
 
 enum { TWIN_CHUNK_PAGES = 64 };
+
+static size_t npages_all(void)
+{
+    return sp.range / GPAGE;
+}
 
 static void add_run(struct run **arr, size_t *len, size_t *cap, size_t page, size_t n)
 {
@@ -73,14 +81,22 @@ static void twin_release(unsigned char *t)
 
 int cache_init(void)
 {
-    size_t npages = sp.range / GPAGE;
+    size_t npages = npages_all();
     cache_state = mmap(NULL, npages, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (cache_state == MAP_FAILED) {
+    pins = mmap(NULL, npages * sizeof *pins, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (cache_state == MAP_FAILED || pins == MAP_FAILED) {
+        if (cache_state != MAP_FAILED)
+            munmap(cache_state, npages);
+        if (pins != MAP_FAILED)
+            munmap(pins, npages * sizeof *pins);
         cache_state = NULL;
+        pins = NULL;
         return -ENOMEM;
     }
     numa_bind(cache_state, npages, "page-state table");
+    memset(cache_state + space_my_heap_off() / GPAGE, PS_OWN, sp.heap_size / GPAGE);
     return 0;
 }
 
@@ -89,11 +105,14 @@ void cache_fini(void)
     /* Twin chunks are not tracked one by one; the few that exist die with the process image
      * of a finished job, and a re-init reuses the free list. */
     if (cache_state)
-        munmap(cache_state, sp.range / GPAGE);
+        munmap(cache_state, npages_all());
+    if (pins)
+        munmap(pins, npages_all() * sizeof *pins);
     vec_free(runs, runs_cap, sizeof *runs);
     vec_free(dirty, dirty_cap, sizeof *dirty);
     vec_free(stale, stale_cap, sizeof *stale);
     cache_state = NULL;
+    pins = NULL;
     runs = stale = NULL;
     dirty = NULL;
     nruns = runs_cap = ndirty = dirty_cap = nstale = stale_cap = 0;
@@ -101,6 +120,84 @@ void cache_fini(void)
     tracked_lo = SIZE_MAX;
     tracked_hi = 0;
 }
+
+/* --- protection changes, and what the mprotect way does when it runs out of memory maps -- */
+
+enum how { MAP_RO, MAP_RW, UNMAP, MAKE_RO, MAKE_RW };
+
+static int call_prot(enum how how, size_t page, size_t n)
+{
+    size_t off = page * GPAGE, len = n * GPAGE;
+    switch (how) {
+    case MAP_RO: return prot_map(off, len, 0);
+    case MAP_RW: return prot_map(off, len, 1);
+    case UNMAP: return prot_unmap(off, len);
+    case MAKE_RO: return prot_set_writable(off, len, 0);
+    default: return prot_set_writable(off, len, 1);
+    }
+}
+
+/* Pages a shortage of maps may make absent: clean copies, and own pages of the collective
+ * area (plain or shared), not pinned; absent pages too, so that the runs are long. */
+static int sheddable(size_t p)
+{
+    uint8_t k = cache_state[p] & PS_KIND;
+    return !pins[p] && !(cache_state[p] & PS_STALE) &&
+           (k == PS_INVALID || k == PS_READ || k == PS_OWN || k == PS_SHARED);
+}
+
+/* The mprotect way is out of memory maps (one per separately protected run of pages, up to
+ * vm.max_map_count): every clean copy and every own page of the collective area outside
+ * [ex, ex+exn) (the change under way) becomes absent, in runs as long as the dirty and
+ * pinned pages allow, so that the maps merge.  Their data stays in the memfd: an own page
+ * is mapped again when touched, a copy fetched again.  Returns how many were dropped. */
+static size_t shed(size_t ex, size_t exn)
+{
+    size_t npages = npages_all(), mine = space_my_heap_off() / GPAGE;
+    size_t mine_end = mine + sp.heap_size / GPAGE, dropped = 0;
+    for (size_t i = 0; i < npages;) {
+        if ((i >= mine && i < mine_end) || (i >= ex && i < ex + exn) || !sheddable(i)) {
+            i = i >= mine && i < mine_end ? mine_end : i >= ex && i < ex + exn ? ex + exn : i + 1;
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < npages && !(j >= mine && j < mine_end) && !(j >= ex && j < ex + exn) &&
+               sheddable(j))
+            j++;
+        if (prot_unmap(i * GPAGE, (j - i) * GPAGE) == 0) {
+            for (size_t p = i; p < j; p++) {
+                uint8_t k = cache_state[p] & PS_KIND;
+                if (k == PS_READ || k == PS_OWN) {
+                    cache_tracked -= (cache_state[p] & PS_TRACKED) != 0;
+                    cache_state[p] = PS_INVALID;
+                    dropped++;
+                }
+            }
+        }
+        i = j;
+    }
+    stats_add(invalidations, dropped);
+    log_verbose(1, "page protection: out of memory maps (vm.max_map_count); made %zu clean "
+                "or own pages absent to merge them", dropped);
+    return dropped;
+}
+
+/* Changes the protection of [page, page+n); on the mprotect way, a shortage of maps sheds
+ * clean pages and tries again once. */
+static void protect(enum how how, size_t page, size_t n)
+{
+    if (n == 0 || call_prot(how, page, n) == 0)
+        return;
+    shed(page, n);
+    if (call_prot(how, page, n) == 0)
+        return;
+    log_fatal("gallocy (page protection)", "mprotect failed with ENOMEM: this process hit "
+              "vm.max_map_count even after dropping every clean cached page, with too many "
+              "separately written runs of pages; raise it (sysctl -w vm.max_map_count=1048576), "
+              "release more often, or use GALLOCY_FAULTS=uffd where the kernel allows it");
+}
+
+/* --- copies coming in -------------------------------------------------------------------- */
 
 /* Records fetched pages [page, page+n) as clean copies and announces them; their protection
  * is the caller's. */
@@ -127,41 +224,72 @@ static void record_clean(size_t page, size_t n, int home)
 
 void cache_add_clean(size_t page, size_t n, int home)
 {
+    protect(MAP_RO, page, n);
     record_clean(page, n, home);
-    space_protect(page * GPAGE, n * GPAGE, PROT_READ);
 }
 
 static void add_dirty(size_t page, unsigned char *twin, uint8_t state)
 {
     if (ndirty == dirty_cap)
         dirty = vec_grow(dirty, &dirty_cap, sizeof *dirty, "page-cache bookkeeping");
-    dirty[ndirty++] = (struct dirty){page, twin};
+    dirty[ndirty++] = (struct dirty){page, twin, NULL};
     cache_state[page] = state;
 }
 
-void cache_make_dirty(size_t page, size_t n)
+static void twin_all(size_t page, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char *t = twin_alloc();
         memcpy(t, sp.alias + (page + i) * GPAGE, GPAGE);
-        add_dirty(page + i, t, PS_DIRTY | (cache_state[page + i] & PS_TRACKED));
+        add_dirty(page + i, t, PS_DIRTY | (cache_state[page + i] & (PS_TRACKED | PS_STALE)));
     }
-    space_protect(page * GPAGE, n * GPAGE, PROT_READ | PROT_WRITE);
-    stats_inc(write_faults);
+}
+
+void cache_make_dirty(size_t page, size_t n)
+{
+    twin_all(page, n);
+    protect(MAKE_RW, page, n);
 }
 
 void cache_add_dirty(size_t page, size_t n, int home)
 {
     record_clean(page, n, home);
-    cache_make_dirty(page, n); /* straight to writable: one protection change, not two */
+    twin_all(page, n);
+    protect(MAP_RW, page, n); /* straight to writable: one protection change, not two */
 }
 
-void cache_make_home_dirty(size_t page)
+void cache_map_own(size_t page, size_t n)
 {
-    add_dirty(page, NULL, PS_HOME_DIRTY);
-    space_protect(page * GPAGE, GPAGE, PROT_READ | PROT_WRITE);
-    stats_inc(home_write_faults);
+    if (prot_way != PROT_WAY_MPROTECT)
+        space_populate(page * GPAGE, n * GPAGE); /* userfaultfd maps what the memfd holds */
+    protect(MAP_RW, page, n);
+    memset(cache_state + page, PS_OWN, n);
 }
+
+void cache_touch_shared(size_t page, size_t n, int write)
+{
+    int writable = write || (cache_state[page] & PS_KIND) == PS_HOME_DIRTY;
+    for (size_t i = page; write && i < page + n; i++)
+        if ((cache_state[i] & PS_KIND) == PS_SHARED) {
+            add_dirty(i, NULL, PS_HOME_DIRTY);
+            stats_inc(home_write_faults);
+        }
+    if (prot_way != PROT_WAY_MPROTECT && page * GPAGE >= sp.coalloc_off)
+        space_populate(page * GPAGE, n * GPAGE);
+    protect(writable ? MAP_RW : MAP_RO, page, n);
+}
+
+void cache_enforce(size_t page)
+{
+    uint8_t k = cache_state[page] & PS_KIND;
+    if (k == PS_SHARED || k == PS_HOME_DIRTY || k == PS_OWN) {
+        if (prot_way != PROT_WAY_MPROTECT && page * GPAGE >= sp.coalloc_off)
+            space_populate(page * GPAGE, GPAGE);
+    }
+    protect(k == PS_READ || k == PS_SHARED ? MAP_RO : MAP_RW, page, 1);
+}
+
+/* --- release ----------------------------------------------------------------------------- */
 
 static int by_page(const void *a, const void *b)
 {
@@ -170,13 +298,16 @@ static int by_page(const void *a, const void *b)
 }
 
 /* The diff runs of the dirty pages, in page order, go home as puts; a run that continues
- * the previous one (the end of a page and the start of the next, with the same home) joins
- * it, so a stretch of wholly written pages is one put, not one a page. */
+ * the previous one (the end of a page and the start of the next, with the same home, from
+ * contiguous memory) joins it, so a stretch of wholly written pages is one put, not one a
+ * page. */
 struct put_ctx {
-    int home;      /* of the page being diffed */
-    size_t off;    /* of the page being diffed */
-    int run_home;  /* the run waiting to be put, or -1 */
+    int home;        /* of the page being diffed */
+    size_t off;      /* of the page being diffed */
+    const char *src; /* its data: the memfd, or the snapshot of a pinned page */
+    int run_home;    /* the run waiting to be put, or -1 */
     size_t run_off, run_len;
+    const char *run_src;
     size_t bytes, puts;
 };
 
@@ -184,7 +315,7 @@ static void put_pending(struct put_ctx *c)
 {
     if (c->run_home < 0)
         return;
-    tp->put(c->run_home, c->run_off, sp.alias + c->run_off, c->run_len);
+    tp->put(c->run_home, c->run_off, c->run_src, c->run_len);
     c->puts++;
     c->run_home = -1;
 }
@@ -193,14 +324,34 @@ static void put_run(size_t roff, size_t len, void *arg)
 {
     struct put_ctx *c = arg;
     size_t off = c->off + roff;
-    if (c->run_home != c->home || c->run_off + c->run_len != off) {
+    const char *src = c->src + roff;
+    if (c->run_home != c->home || c->run_off + c->run_len != off ||
+        c->run_src + c->run_len != src) {
         put_pending(c);
         c->run_home = c->home;
         c->run_off = off;
+        c->run_src = src;
         c->run_len = 0;
     }
     c->run_len += len;
     c->bytes += len;
+}
+
+/* Diffs the dirty page d against its twin into the puts of c; 1 when something changed.  A
+ * pinned page is diffed from a snapshot (MPI or the kernel may still be writing it), which
+ * becomes its twin once the puts are done. */
+static int diff_page(struct dirty *d, struct put_ctx *c)
+{
+    size_t off = d->page * GPAGE;
+    c->home = space_home(off);
+    c->off = off;
+    c->src = sp.alias + off;
+    if (pins[d->page]) {
+        d->fresh = twin_alloc();
+        memcpy(d->fresh, sp.alias + off, GPAGE);
+        c->src = (const char *)d->fresh;
+    }
+    return diff_runs(d->twin, (const unsigned char *)c->src, GPAGE, put_run, c) > 0;
 }
 
 void cache_write_back(void)
@@ -212,72 +363,97 @@ void cache_write_back(void)
     /* struct dirty starts with its page number, so by_page sorts both arrays. */
     qsort(dirty, ndirty, sizeof *dirty, by_page);
     /* Write-protect first, in runs of adjacent pages: a thread still writing faults and waits
-     * for cache_lock, so the diff below sees a stable page. */
+     * for cache_lock, so the diff below sees a stable page.  Pinned pages stay writable. */
     for (size_t i = 0; i < ndirty;) {
+        if (pins[dirty[i].page]) {
+            i++;
+            continue;
+        }
         size_t j = i + 1;
-        while (j < ndirty && dirty[j].page == dirty[j - 1].page + 1)
+        while (j < ndirty && dirty[j].page == dirty[j - 1].page + 1 && !pins[dirty[j].page])
             j++;
-        space_protect(dirty[i].page * GPAGE, (j - i) * GPAGE, PROT_READ);
+        protect(MAKE_RO, dirty[i].page, j - i);
         i = j;
     }
     size_t pages = 0;
     struct put_ctx c = {.run_home = -1};
     for (size_t i = 0; i < ndirty; i++) {
-        size_t off = dirty[i].page * GPAGE;
         if (!dirty[i].twin) { /* own page, written in place */
             notice_record(dirty[i].page, 1);
             continue;
         }
-        c.home = space_home(off);
-        c.off = off;
-        size_t r = diff_runs(dirty[i].twin, (unsigned char *)sp.alias + off, GPAGE, put_run, &c);
-        if (r)
+        int changed = diff_page(&dirty[i], &c);
+        if (changed)
             notice_record(dirty[i].page, 1);
-        pages += r > 0;
+        pages += changed;
     }
     put_pending(&c);
     if (c.puts)
         tp->flush(TP_ALL_RANKS);
+    size_t kept = 0;
     for (size_t i = 0; i < ndirty; i++) {
-        uint8_t *st = &cache_state[dirty[i].page];
-        if (dirty[i].twin) {
-            twin_release(dirty[i].twin);
-            *st = PS_READ | (*st & PS_TRACKED);
+        struct dirty d = dirty[i];
+        uint8_t *st = &cache_state[d.page];
+        if (pins[d.page]) { /* stays dirty (writable), against what was just sent */
+            if (d.twin) {
+                twin_release(d.twin);
+                d.twin = d.fresh;
+                d.fresh = NULL;
+            }
+            dirty[kept++] = d;
+        } else if (d.twin) {
+            twin_release(d.twin);
+            *st = PS_READ | (*st & (PS_TRACKED | PS_STALE));
         } else {
             *st = PS_SHARED;
         }
     }
-    ndirty = 0;
+    ndirty = kept;
     notice_publish();
     stats_add(pages_written_back, pages);
     stats_add(bytes_written_back, c.bytes);
     stats_add(diff_runs, c.puts);
 }
 
+/* --- acquire ----------------------------------------------------------------------------- */
+
+/* A copy an acquire drops, unless it is pinned: then it is marked, and brought up to date
+ * when unpinned (cache_unpin). */
+static int wants_drop(uint8_t s, int tracked_too)
+{
+    uint8_t k = s & PS_KIND;
+    return (k == PS_READ || k == PS_DIRTY) && (tracked_too || !(s & PS_TRACKED));
+}
+
 /* Drops the clean copies among [page, page+n): untracked ones, and tracked ones too if
  * tracked_too.  One protection change per run of them. */
 static size_t drop_clean(size_t page, size_t n, int tracked_too)
 {
-    size_t npages = sp.range / GPAGE, dropped = 0;
+    size_t npages = npages_all(), dropped = 0;
     if (page >= npages)
         return 0;
     size_t end = n < npages - page ? page + n : npages;
     for (size_t i = page; i < end;) {
         uint8_t s = cache_state[i];
-        if (s != PS_READ && !(tracked_too && s == (PS_READ | PS_TRACKED))) {
+        if (!wants_drop(s, tracked_too) || (s & PS_STALE)) {
             i++;
             continue;
         }
-        size_t j = i;
-        for (; j < end; j++) {
-            s = cache_state[j];
-            if (s == (PS_READ | PS_TRACKED) && tracked_too)
-                cache_tracked--;
-            else if (s != PS_READ)
-                break;
+        if (pins[i] || (s & PS_KIND) == PS_DIRTY) { /* after a write back, only pinned */
+            if (pins[i])
+                cache_state[i] |= PS_STALE;
+            i++;
+            continue;
         }
-        space_protect(i * GPAGE, (j - i) * GPAGE, PROT_NONE);
-        memset(cache_state + i, PS_INVALID, j - i);
+        size_t j = i + 1;
+        while (j < end && !pins[j] && (cache_state[j] & PS_KIND) == PS_READ &&
+               !(cache_state[j] & PS_STALE) && wants_drop(cache_state[j], tracked_too))
+            j++;
+        protect(UNMAP, i, j - i);
+        for (size_t p = i; p < j; p++) {
+            cache_tracked -= (cache_state[p] & PS_TRACKED) != 0;
+            cache_state[p] = PS_INVALID;
+        }
         dropped += j - i;
         i = j;
     }
@@ -319,9 +495,11 @@ void cache_invalidate(void)
     nstale = 0;
 }
 
+/* --- home side --------------------------------------------------------------------------- */
+
 size_t cache_share_home(size_t page, size_t n)
 {
-    size_t npages = sp.range / GPAGE, shared = 0;
+    size_t npages = npages_all(), shared = 0;
     if (page >= npages)
         return 0;
     size_t end = n < npages - page ? page + n : npages;
@@ -334,17 +512,24 @@ size_t cache_share_home(size_t page, size_t n)
             continue;
         }
         while (i < stop) {
-            if (cache_state[i] != PS_INVALID) {
+            uint8_t k = cache_state[i] & PS_KIND;
+            if (k == PS_INVALID) { /* not mapped yet: its first touch maps it shared */
+                cache_state[i++] = PS_SHARED;
+                shared++;
+            } else if (k == PS_OWN && pins[i]) { /* in use by MPI: stays writable, noticed */
+                add_dirty(i++, NULL, PS_HOME_DIRTY);
+                shared++;
+            } else if (k == PS_OWN) {
+                size_t j = i + 1;
+                while (j < stop && cache_state[j] == PS_OWN && !pins[j])
+                    j++;
+                protect(MAKE_RO, i, j - i);
+                memset(cache_state + i, PS_SHARED, j - i);
+                shared += j - i;
+                i = j;
+            } else {
                 i++;
-                continue;
             }
-            size_t j = i + 1;
-            while (j < stop && cache_state[j] == PS_INVALID)
-                j++;
-            memset(cache_state + i, PS_SHARED, j - i);
-            space_protect(i * GPAGE, (j - i) * GPAGE, PROT_READ);
-            shared += j - i;
-            i = j;
         }
     }
     return shared;
@@ -395,5 +580,57 @@ void cache_forget(size_t page, size_t n)
     for (size_t i = page; i < end; i++)
         cache_tracked -= (cache_state[i] & PS_TRACKED) != 0;
     memset(cache_state + page, PS_INVALID, n);
+    memset(pins + page, 0, n * sizeof *pins);
     notice_forget(page, n);
+}
+
+/* --- pins -------------------------------------------------------------------------------- */
+
+void cache_pin(size_t page, size_t n)
+{
+    for (size_t i = page; i < page + n; i++)
+        if (pins[i] == UINT16_MAX)
+            log_fatal("gallocy (MPI buffer)", "page %p is in %u MPI operations at once, more "
+                      "than gallocy counts", (void *)(sp.base + i * GPAGE), UINT16_MAX);
+        else
+            pins[i]++;
+}
+
+/* A pinned copy that an acquire would have dropped: a clean one is dropped now, a dirty one
+ * (what MPI received, say) sends its diff home first, as a release would. */
+static void bring_up_to_date(size_t page)
+{
+    cache_state[page] &= (uint8_t)~PS_STALE;
+    if ((cache_state[page] & PS_KIND) == PS_DIRTY) {
+        size_t i = 0;
+        while (i < ndirty && dirty[i].page != page)
+            i++;
+        protect(MAKE_RO, page, 1);
+        struct put_ctx c = {.run_home = -1};
+        if (i < ndirty && diff_page(&dirty[i], &c))
+            notice_record(page, 1);
+        put_pending(&c);
+        if (c.puts)
+            tp->flush(c.home);
+        if (i < ndirty) {
+            twin_release(dirty[i].twin);
+            if (dirty[i].fresh)
+                twin_release(dirty[i].fresh);
+            dirty[i] = dirty[--ndirty];
+        }
+        stats_add(bytes_written_back, c.bytes);
+        stats_add(diff_runs, c.puts);
+        cache_state[page] = PS_READ | (cache_state[page] & PS_TRACKED);
+    }
+    drop_clean(page, 1, 1);
+}
+
+void cache_unpin(size_t page, size_t n)
+{
+    for (size_t i = page; i < page + n; i++) {
+        if (!pins[i])
+            continue; /* freed and reused meanwhile (cache_forget) */
+        if (--pins[i] == 0 && (cache_state[i] & PS_STALE))
+            bring_up_to_date(i);
+    }
 }

@@ -1,10 +1,18 @@
 /* cache: this rank's state of every page of the global range (the local page state of
  * DESIGN.md).  A page homed elsewhere is invalid (absent), read (a clean copy) or dirty
  * (writable, with a twin); a copy is also tracked or not (notice.c: kept across acquires
- * unless a write notice names it).  A page of this rank's own is plain memory (PS_INVALID
- * here) until another rank caches it; then it is shared (write-protected) or home-dirty
- * (written since the last release).  Also the list of untracked cached runs, so an acquire
- * costs what it must drop, not the range size.
+ * unless a write notice names it).  A page of this rank's own is plain memory (PS_OWN; a page
+ * of the collective area is PS_INVALID until first touched, which maps it) until another rank
+ * caches it; then it is shared (write-protected) or home-dirty (written since the last
+ * release).  Also the list of untracked cached runs, so an acquire costs what it must drop,
+ * not the range size.
+ *
+ * Pins: a range handed to MPI (or another party that reads or writes it behind gallocy's
+ * back, such as the kernel) stays as it was made ready until unpinned: a release diffs a
+ * pinned dirty page against a fresh twin instead of write-protecting it, and an acquire that
+ * would drop a pinned copy marks it stale instead; it is brought up to date when the last pin
+ * goes.
+ *
  * Every function below except init/fini needs cache_lock held; the lock is also what the
  * fault handler takes, so a holder never touches the application view itself. */
 #ifndef GALLOCY_CACHE_H
@@ -20,8 +28,10 @@ enum {
     PS_DIRTY = 2,
     PS_SHARED = 3,     /* own page that others cache: write-protected */
     PS_HOME_DIRTY = 4, /* own shared page written since the last release */
+    PS_OWN = 5,        /* own page, plain memory */
     PS_KIND = 7,       /* mask of the above */
     PS_TRACKED = 8,    /* flag on PS_READ and PS_DIRTY */
+    PS_STALE = 16,     /* flag on a pinned copy: an acquire dropped it meanwhile */
 };
 
 extern uint8_t *cache_state; /* one byte per page of the range */
@@ -41,8 +51,14 @@ void cache_make_dirty(size_t page, size_t n);
  * copies (announced, as cache_add_clean does), twin each and make the run writable, with one
  * protection change. */
 void cache_add_dirty(size_t page, size_t n, int home);
-/* An own shared page is about to be written: make it writable until the next release. */
-void cache_make_home_dirty(size_t page);
+/* Own pages [page, page+n) of the collective area, not yet mapped, become plain memory. */
+void cache_map_own(size_t page, size_t n);
+/* Own pages [page, page+n), all shared or all home-dirty, are accessed: readable, or
+ * (write) writable until the next release. */
+void cache_touch_shared(size_t page, size_t n, int write);
+/* The page's protection is made what its state says (a fault on a page whose state says it
+ * is accessible: another thread served it first, or the kernel dropped its entry). */
+void cache_enforce(size_t page);
 /* Release: write-protect dirty pages (own home-dirty ones too), send the diffs home, wait
  * for completion, publish the write notices. */
 void cache_write_back(void);
@@ -62,5 +78,9 @@ size_t cache_share_home(size_t page, size_t n);
 void cache_changed(size_t off, size_t len, int home);
 /* Forget pages [page, page+n) without writing anything back (their memory is being freed). */
 void cache_forget(size_t page, size_t n);
+/* Pins [page, page+n) (made ready by the caller in the same hold of cache_lock) / unpins
+ * them, bringing stale ones up to date. */
+void cache_pin(size_t page, size_t n);
+void cache_unpin(size_t page, size_t n);
 
 #endif

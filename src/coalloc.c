@@ -6,12 +6,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "cache.h"
 #include "gallocy.h"
 #include "log.h"
 #include "pagerun.h"
+#include "prot.h"
 #include "runtime.h"
 #include "space.h"
 
@@ -139,11 +139,9 @@ void *coalloc_alloc(size_t size, int place)
     recs[k] = (struct placement){(size_t)page, n, place, 1};
     if (k == nrecs)
         nrecs++;
-    /* This rank's own pages become plain local memory, one protection change per stretch. */
-    for (size_t i = 0, end; i < n; i = end)
-        if (home_in(&recs[k], i, &end) == sp.rank)
-            space_protect(sp.coalloc_off + ((size_t)page + i) * GPAGE, (end - i) * GPAGE,
-                          PROT_READ | PROT_WRITE);
+    /* Every page is absent until touched, this rank's own too (its first touch maps it):
+     * a page-cyclic allocation costs no protection change per page. */
+    prot_region_open(sp.coalloc_off + (size_t)page * GPAGE, n * GPAGE);
     futex_unlock(&cache_lock);
     return sp.base + sp.coalloc_off + (size_t)page * GPAGE;
 }
@@ -167,7 +165,7 @@ void coalloc_free(void *p)
     size_t off = sp.coalloc_off + recs[k].page * GPAGE, len = recs[k].n * GPAGE;
     futex_lock(&cache_lock);
     cache_forget(off / GPAGE, recs[k].n);
-    space_protect(off, len, PROT_NONE);
+    prot_region_close(off, len);
     space_discard(off, len, 1); /* home pages and cached copies: a later coalloc reads zeroes */
     recs[k].used = 0;
     pagerun_free(&region, recs[k].page, recs[k].n);

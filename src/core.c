@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "coalloc.h"
 #include "fault.h"
+#include "fault_server.h"
 #include "gallocy.h"
 #include "log.h"
 #include "meta.h"
@@ -19,6 +20,7 @@
 #include "notice.h"
 #include "numa.h"
 #include "options.h"
+#include "prot.h"
 #include "runtime.h"
 #include "space.h"
 #include "stats.h"
@@ -120,9 +122,11 @@ static int check_options_agree(void)
 void core_fini(void)
 {
     __atomic_store_n(&core_ready, 0, __ATOMIC_RELEASE);
+    fault_server_stop();
     svc_stop();
     tp_fini();
     fault_uninstall();
+    prot_fini();
     node_fini();
     alloc_fini();
     coalloc_fini();
@@ -150,6 +154,10 @@ int core_init(void)
                       "address space; lower GALLOCY_HEAP_SIZE", n, opt.heap_size);
         return -ENOMEM;
     }
+    if ((rc = agree(prot_choose())) != 0)
+        return rc;
+    if (rt_rank() == 0)
+        log_verbose(1, "faults: %s", prot_way_name(prot_way));
     rc = space_init(opt.heap_size, opt.coalloc_size,
                     meta_size(opt.heap_size, (size_t)opt.remote_free_slots, rt_size()));
     if (rc)
@@ -184,6 +192,8 @@ int core_init(void)
     rc = tp_init(sp.alias, sp.total, exposed, nexposed, numa_chosen.device);
     if (!rc)
         rc = agree(svc_start());
+    if (!rc)
+        rc = agree(fault_server_start());
     if (!rc)
         rc = tp_selftest();
     if (rc) {

@@ -1,9 +1,11 @@
 /* fault: serve accesses to pages not yet present or not yet writable.
  *
- * Runs in the faulting thread, in signal context: never calls MPI or malloc.  The page data
- * is copied from the home's memory when the home is on this node (node.c), else it comes from
- * the service thread (svc_fetch); everything else is the cache's bookkeeping and mprotect,
- * under cache_lock so that threads faulting on the same pages at once see one fetch.
+ * From a signal handler (the mprotect and sigbus ways) this runs in the faulting thread, in
+ * signal context: it never calls MPI or malloc.  The page data is copied from the home's
+ * memory when the home is on this node (node.c), else it comes from the service thread
+ * (svc_fetch).  The fault server (uffd way) and gallocy_prepare run in ordinary threads and
+ * call the transport themselves.  Everything else is the cache's bookkeeping and protection
+ * changes, under cache_lock so that threads faulting on the same pages at once see one fetch.
  */
 #include "fault.h"
 
@@ -18,12 +20,14 @@
 #include "log.h"
 #include "node.h"
 #include "options.h"
+#include "prot.h"
 #include "space.h"
 #include "stats.h"
 #include "svc.h"
+#include "transport.h"
 
-static struct sigaction previous;
-static int installed;
+static struct sigaction previous_segv, previous_bus;
+static int installed_segv, installed_bus;
 
 /* 1 write, 0 read, -1 unknown (then a fault on a readable page is taken as a write). */
 static int fault_is_write(void *uctx)
@@ -36,17 +40,17 @@ static int fault_is_write(void *uctx)
 #endif
 }
 
-/* Not ours: hand the fault to whoever had SIGSEGV before, so real bugs still crash. */
-static void chain(int sig, siginfo_t *si, void *uctx)
+/* Not ours: hand the fault to whoever had the signal before, so real bugs still crash. */
+static void chain(const struct sigaction *previous, int sig, siginfo_t *si, void *uctx)
 {
-    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
-        previous.sa_sigaction(sig, si, uctx);
-    } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
-        previous.sa_handler(sig);
+    if ((previous->sa_flags & SA_SIGINFO) && previous->sa_sigaction) {
+        previous->sa_sigaction(sig, si, uctx);
+    } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN) {
+        previous->sa_handler(sig);
     } else {
         /* Default action: return with the default disposition restored; the instruction
-         * faults again and the process dies with SIGSEGV (and a core dump if enabled). */
-        signal(SIGSEGV, SIG_DFL);
+         * faults again and the process dies of the signal (and a core dump if enabled). */
+        signal(sig, SIG_DFL);
     }
 }
 
@@ -82,124 +86,212 @@ static void stream_took(struct stream *s, size_t page, size_t n, int run)
     s->run = run;
 }
 
-/* Pages from page on, up to n, that are clean cached copies (the write-ahead of a written
- * clean copy). */
-static size_t clean_run(size_t page, size_t n)
+/* Pages from page on, before end and at most n, whose state is kind. */
+static size_t run_of(size_t page, size_t end, size_t n, uint8_t kind)
 {
-    size_t k = 1, npages = sp.range / GPAGE;
-    while (k < n && page + k < npages && (cache_state[page + k] & PS_KIND) == PS_READ)
+    size_t k = 1;
+    while (k < n && page + k < end && (cache_state[page + k] & PS_KIND) == kind &&
+           (kind != PS_INVALID || cache_state[page + k] == PS_INVALID))
         k++;
     return k;
 }
 
-/* Fetches the invalid page and the invalid pages after it with the same home, up to prefetch
- * pages in all, as clean copies or (writable) as twinned dirty ones: one transfer and one
- * protection change for the run; returns how many. */
-static size_t fetch_run(size_t page, int home, size_t run_end_off, int prefetch, int writable)
+/* Copies [off, off+len) of home's memory into this rank's memfd. */
+static void fetch(int home, size_t off, size_t len, enum fault_via via)
 {
-    size_t last = run_end_off / GPAGE, n = 1;
-    while (n < (size_t)prefetch && page + n < last && cache_state[page + n] == PS_INVALID)
-        n++;
-    const char *src = node_source(home, page * GPAGE);
+    const char *src = node_source(home, off);
     if (src) {
-        memcpy(sp.alias + page * GPAGE, src, n * GPAGE);
-        stats_add(pages_fetched_on_node, n);
+        memcpy(sp.alias + off, src, len);
+        stats_add(pages_fetched_on_node, len / GPAGE);
+    } else if (via == FAULT_VIA_SERVICE_THREAD) {
+        svc_fetch(home, off, len);
     } else {
-        svc_fetch(home, page * GPAGE, n * GPAGE);
+        tp->get(sp.alias + off, home, off, len);
+        tp->flush(home);
     }
-    stats_inc(read_faults);
-    stats_add(pages_fetched, n);
-    stats_add(bytes_fetched, n * GPAGE);
+    stats_add(pages_fetched, len / GPAGE);
+    stats_add(bytes_fetched, len);
+}
+
+/* Fetches the invalid run of n pages from page, homed by home, as clean copies or (writable)
+ * as twinned dirty ones: one transfer and one protection change. */
+static void fetch_run(size_t page, size_t n, int home, int writable, enum fault_via via)
+{
+    fetch(home, page * GPAGE, n * GPAGE, via);
     if (writable)
         cache_add_dirty(page, n, home);
     else
         cache_add_clean(page, n, home);
-    return n;
 }
 
-static void on_segv(int sig, siginfo_t *si, void *uctx)
+/* Own pages of the collective area are mapped on first touch, this many at a time (an
+ * allocation maps nothing itself: a page-cyclic one would cost a protection change, and on
+ * the mprotect way a memory map, per page). */
+static size_t own_run(size_t page, size_t stretch_end)
 {
-    int saved_errno = errno;
-    void *addr = si->si_addr;
-    if (!sp.base || !space_contains(addr)) {
-        chain(sig, si, uctx);
-        errno = saved_errno;
-        return;
-    }
-    size_t off = space_off(addr), page = off / GPAGE, run_end;
-    int write = fault_is_write(uctx);
-    if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE)) {
-        log_error(NULL, "access to global memory at %p %s", addr, core_in_forked_child ?
-                  "in a child made by fork: the child inherits none of gallocy's memory" :
-                  "outside gallocy_init..gallocy_finalize");
-        chain(sig, si, uctx);
-        errno = saved_errno;
-        return;
-    }
-    futex_lock(&cache_lock);
-    int home = space_home_run(page * GPAGE, &run_end);
-    uint8_t state = cache_state[page];
-    if (home == sp.rank && (state == PS_SHARED || state == PS_HOME_DIRTY)) {
-        /* An own page that other ranks cache: its writes become write notices. */
-        if (state == PS_SHARED && write != 0)
-            cache_make_home_dirty(page);
-        futex_unlock(&cache_lock);
-        errno = saved_errno;
-        return;
-    }
-    if (home < 0 || home == sp.rank) {
-        futex_unlock(&cache_lock);
-        log_error(NULL, "invalid access to %p: inside gallocy's global range but %s", addr,
-                  home < 0 ? "in no allocation (freed with gallocy_cofree, or never allocated)"
-                           : "the page is this rank's own and mapped; not a gallocy fault");
-        chain(sig, si, uctx);
-        errno = saved_errno;
-        return;
-    }
-    size_t n;
-    int run;
-    switch (state & PS_KIND) {
+    return run_of(page, stretch_end, (size_t)(opt.prefetch_max > 1 ? opt.prefetch_max : 1),
+                  PS_INVALID);
+}
+
+static int resolve_own(size_t page, size_t stretch_end, int write)
+{
+    switch (cache_state[page] & PS_KIND) {
     case PS_INVALID:
+        cache_map_own(page, own_run(page, stretch_end));
+        return 0;
+    case PS_SHARED:
+    case PS_HOME_DIRTY:
+        cache_touch_shared(page, 1, write != 0);
+        return 0;
+    default: /* plain memory: mapped for good on the mprotect way, so not a gallocy fault */
+        if (prot_way == PROT_WAY_MPROTECT)
+            return -1;
+        cache_enforce(page);
+        return 0;
+    }
+}
+
+int fault_resolve(size_t page, int write, enum fault_via via)
+{
+    size_t run_end;
+    int home = space_home_run(page * GPAGE, &run_end);
+    if (home < 0)
+        return -1;
+    size_t stretch_end = run_end / GPAGE;
+    if (home == sp.rank)
+        return resolve_own(page, stretch_end, write);
+    int run;
+    size_t n;
+    switch (cache_state[page] & PS_KIND) {
+    case PS_INVALID:
+        stats_inc(read_faults);
         if (write == 1) { /* the pages it fetches are made writable too, not read-only */
+            stats_inc(write_faults);
             run = stream_run(&writes, page, 1);
-            stream_took(&writes, page, fetch_run(page, home, run_end, run, 1), run);
+            n = run_of(page, stretch_end, (size_t)run, PS_INVALID);
+            fetch_run(page, n, home, 1, via);
+            stream_took(&writes, page, n, run);
         } else {
             run = stream_run(&reads, page, (int)opt.prefetch);
-            stream_took(&reads, page, fetch_run(page, home, run_end, run, 0), run);
+            n = run_of(page, stretch_end, (size_t)run, PS_INVALID);
+            fetch_run(page, n, home, 0, via);
+            stream_took(&reads, page, n, run);
         }
-        break;
+        return 0;
     case PS_READ:
         if (write != 0) { /* a read fault here means another thread fetched it meanwhile */
+            stats_inc(write_faults);
             run = stream_run(&writes, page, 1);
-            n = clean_run(page, (size_t)run);
+            n = run_of(page, sp.range / GPAGE, (size_t)run, PS_READ);
             cache_make_dirty(page, n);
             stream_took(&writes, page, n, run);
+            return 0;
         }
         break;
     default: /* dirty already: another thread got here first */
         break;
     }
+    /* Accessible by its state: another thread served it first, or (in the page-table ways)
+     * the kernel dropped the entry; give it the protection its state says (which, for the
+     * fault server, also wakes the faulting thread). */
+    if (prot_way != PROT_WAY_MPROTECT)
+        cache_enforce(page);
+    return 0;
+}
+
+int fault_prepare(size_t page, size_t n, int write)
+{
+    size_t end = page + n;
+    for (size_t p = page; p < end;) {
+        size_t run_end;
+        int home = space_home_run(p * GPAGE, &run_end);
+        if (home < 0)
+            return -EINVAL;
+        size_t stop = run_end / GPAGE < end ? run_end / GPAGE : end;
+        uint8_t k = cache_state[p] & PS_KIND;
+        size_t len = run_of(p, stop, stop - p, k);
+        if (home == sp.rank) {
+            if (k == PS_INVALID)
+                cache_map_own(p, len);
+            else if (k == PS_SHARED || (k == PS_HOME_DIRTY && write))
+                cache_touch_shared(p, len, write);
+        } else if (k == PS_INVALID) {
+            fetch_run(p, len, home, write, FAULT_VIA_TRANSPORT);
+        } else if (k == PS_READ && write) {
+            cache_make_dirty(p, len);
+        }
+        p += len;
+    }
+    return 0;
+}
+
+void fault_report(const void *addr, size_t page)
+{
+    int home = space_home(page * GPAGE);
+    log_error(NULL, "invalid access to %p: inside gallocy's global range but %s", addr,
+              home < 0 ? "in no allocation (freed with gallocy_cofree, or never allocated)"
+                       : "the page is this rank's own and mapped; not a gallocy fault");
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uctx)
+{
+    int saved_errno = errno;
+    const struct sigaction *previous = sig == SIGBUS ? &previous_bus : &previous_segv;
+    void *addr = si->si_addr;
+    if (!sp.base || !space_contains(addr) || (sig == SIGBUS && prot_way != PROT_WAY_SIGBUS)) {
+        chain(previous, sig, si, uctx);
+        errno = saved_errno;
+        return;
+    }
+    if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE)) {
+        log_error(NULL, "access to global memory at %p %s", addr, core_in_forked_child ?
+                  "in a child made by fork: the child inherits none of gallocy's memory" :
+                  "outside gallocy_init..gallocy_finalize");
+        chain(previous, sig, si, uctx);
+        errno = saved_errno;
+        return;
+    }
+    size_t page = space_off(addr) / GPAGE;
+    futex_lock(&cache_lock);
+    int rc = fault_resolve(page, fault_is_write(uctx), FAULT_VIA_SERVICE_THREAD);
     futex_unlock(&cache_lock);
+    if (rc < 0) {
+        fault_report(addr, page);
+        chain(previous, sig, si, uctx);
+    }
     errno = saved_errno;
+}
+
+static int install(int sig, struct sigaction *previous, int *installed)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, previous) != 0)
+        return -errno;
+    *installed = 1;
+    return 0;
 }
 
 int fault_install(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_segv;
     reads = writes = (struct stream){SIZE_MAX, 0}; /* a new job's first fault starts none */
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &previous) != 0)
-        return -errno;
-    installed = 1;
-    return 0;
+    /* SIGSEGV in every way: the mprotect way's faults, and everywhere the accesses that are
+     * errors (memory no allocation holds), which get a message and go on to the program's
+     * handler. */
+    int rc = install(SIGSEGV, &previous_segv, &installed_segv);
+    if (!rc && prot_way == PROT_WAY_SIGBUS)
+        rc = install(SIGBUS, &previous_bus, &installed_bus);
+    return rc;
 }
 
 void fault_uninstall(void)
 {
-    if (installed)
-        sigaction(SIGSEGV, &previous, NULL);
-    installed = 0;
+    if (installed_segv)
+        sigaction(SIGSEGV, &previous_segv, NULL);
+    if (installed_bus)
+        sigaction(SIGBUS, &previous_bus, NULL);
+    installed_segv = installed_bus = 0;
 }

@@ -11,6 +11,7 @@
 #include "coalloc.h"
 #include "gallocy.h"
 #include "log.h"
+#include "prot.h"
 #include "runtime.h"
 #include "stats.h"
 #include "transport.h"
@@ -106,7 +107,13 @@ int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size)
         MAP_FAILED)
         log_fatal("gallocy_init", "mapping the global range failed: %s", strerror(errno));
     /* ... except this rank's home segment, which is plain local memory. */
-    space_protect(space_my_heap_off(), sp.heap_size, PROT_READ | PROT_WRITE);
+    if (mprotect(sp.base + space_my_heap_off(), sp.heap_size, PROT_READ | PROT_WRITE) != 0)
+        log_fatal("gallocy_init", "mapping the home segment failed: %s", strerror(errno));
+    int rc = prot_setup(); /* the page tables' way needs the rest mapped and registered */
+    if (rc) {
+        space_fini();
+        return rc;
+    }
     /* A child made by fork gets none of it: its writes would land in the parent's heap
      * (these are shared mappings) and in memory the RDMA device may be writing. */
     madvise(sp.base, sp.range, MADV_DONTFORK);
@@ -140,19 +147,11 @@ int space_home_run(size_t off, size_t *run_end)
     return -1;
 }
 
-void space_protect(size_t off, size_t len, int prot)
+void space_populate(size_t off, size_t len)
 {
-    if (len == 0)
-        return;
-    stats_inc(protection_changes);
-    if (mprotect(sp.base + off, len, prot) == 0)
-        return;
-    if (errno == ENOMEM)
-        log_fatal("gallocy (page protection)", "mprotect failed with ENOMEM: this process hit "
-                  "vm.max_map_count (one memory map per separately protected page run); raise it "
-                  "(sysctl -w vm.max_map_count=1048576) or access global memory in larger runs");
-    log_fatal("gallocy (page protection)", "mprotect(%p, %zu) failed: %s", (void *)(sp.base + off),
-              len, strerror(errno));
+    if (len && fallocate(sp.fd, 0, (off_t)off, (off_t)len) != 0)
+        log_fatal("gallocy (page fault)", "no memory to back %zu bytes of global memory at %p: "
+                  "%s", len, (void *)(sp.base + off), strerror(errno));
 }
 
 int space_discard(size_t off, size_t len, int zero)

@@ -5,8 +5,8 @@
  *   [n*H, n*H + C)        collective allocations (C = GALLOCY_COALLOC_SIZE)
  * Every rank backs the whole range with one sparse memfd, at offset = global offset: pages it
  * homes live there, and so do its cached copies of pages homed elsewhere.  The memfd is mapped
- * twice: the application view at the agreed base (protections follow the cache state) and an
- * always-writable alias that the transport exposes and gallocy itself reads and writes.  Past
+ * twice: the application view at the agreed base (page states follow the cache state, see
+ * prot.h) and an always-writable alias that the transport exposes and gallocy itself reads and writes.  Past
  * the range, the memfd holds the rank's registered metadata (remote-free queue, page table of
  * its heap), mapped in the alias only.
  */
@@ -59,8 +59,9 @@ static inline int space_home(size_t off)
     return space_home_run(off, &end);
 }
 
-/* mprotect of the application view; counted; dies with an explanation on failure. */
-void space_protect(size_t off, size_t len, int prot);
+/* Makes sure the memfd holds pages for [off, off+len) (zero where it held none): userfaultfd
+ * maps only what the memfd holds.  Dies with an explanation when memory is exhausted. */
+void space_populate(size_t off, size_t len);
 /* Gives the memory of [off, off+len) of this rank's memfd back to the system (it reads zero
  * afterwards) and returns 1.  When it cannot (registered memory stays pinned to its pages;
  * or no hole punching here) returns 0, after zeroing the range if zero is set. */
