@@ -68,6 +68,11 @@ int gallocy_nranks(void);
  * verbs when every rank has a usable RDMA device); NULL before gallocy_init.  Any thread. */
 const char *gallocy_transport(void);
 
+/* How this rank catches accesses to global pages it does not hold (GALLOCY_FAULTS): "uffd"
+ * (the kernel waits for such a page in system calls too), "sigbus" or "mprotect" (system
+ * calls need gallocy_prepare); NULL before gallocy_init.  Any thread. */
+const char *gallocy_faults(void);
+
 /* A static message for a code returned by a gallocy call (negative or positive errno). */
 const char *gallocy_strerror(int err);
 
@@ -146,6 +151,31 @@ void gallocy_unlock(gallocy_lock_t *l);
  */
 int gallocy_get(void *dst, const void *global_src, size_t n);
 int gallocy_put(void *global_dst, const void *src, size_t n);
+
+/*
+ * Global memory in MPI calls and system calls.
+ *  - MPI: every MPI call of a program linked with -lgallocy works on global memory, homed
+ *    anywhere, touched or not (point-to-point, collectives with MPI_IN_PLACE, one-sided
+ *    origin buffers, windows over global memory, MPI-IO).  gallocy's MPI layer (the MPI
+ *    profiling interface: libgallocy defines MPI_Send and the rest and calls PMPI_Send) makes
+ *    the buffers of each call present, and writable where MPI writes, before MPI touches
+ *    them, and keeps them so until the operation completes (MPI_Wait/Test, a window's
+ *    flush, unlock, fence or complete).  Data received into global memory is this rank's
+ *    write: visible at its home after this rank's next release, like a store.
+ *  - System calls (read, write, recv, send, ...): under GALLOCY_FAULTS=uffd (the default
+ *    where the kernel allows userfaultfd, see gallocy-info) the kernel waits for a global page
+ *    as a thread does, and they work on any global memory.  Under GALLOCY_FAULTS=mprotect or
+ *    sigbus the kernel cannot wait, and a system call on global memory that is not present
+ *    here fails with EFAULT: call gallocy_prepare first.
+ * gallocy_prepare makes [p, p+n) of global memory present here at once (one transfer per
+ * run of pages of one home, not a fault per page): readable until this rank's next acquire
+ * (GALLOCY_READ), or also writable until its next release (GALLOCY_WRITE).  Any thread.
+ * Returns 0; -EINVAL when [p, p+n) is not global memory of one allocation or flags are
+ * not GALLOCY_READ and/or GALLOCY_WRITE; -GALLOCY_ERR_NOT_INITIALIZED.
+ */
+#define GALLOCY_READ  1u
+#define GALLOCY_WRITE 2u
+int gallocy_prepare(void *p, size_t n, unsigned flags);
 
 /* Atomics on an 8-byte aligned word of global memory, performed at its home.  They return
  * the previous value.  Do not mix with plain stores to the same word.  Any thread. */

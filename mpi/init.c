@@ -13,8 +13,8 @@
 int gallocy_init(MPI_Comm comm)
 {
     int init = 0, fini = 0, level = 0;
-    MPI_Initialized(&init);
-    MPI_Finalized(&fini);
+    PMPI_Initialized(&init);
+    PMPI_Finalized(&fini);
     if (!init || fini) {
         log_error("gallocy_init", "MPI is not initialised: call MPI_Init_thread with "
                   "MPI_THREAD_MULTIPLE first");
@@ -22,10 +22,10 @@ int gallocy_init(MPI_Comm comm)
     }
     if (__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE))
         return -EBUSY;
-    MPI_Query_thread(&level);
+    PMPI_Query_thread(&level);
     if (level != MPI_THREAD_MULTIPLE) {
         int r = 0;
-        MPI_Comm_rank(comm, &r);
+        PMPI_Comm_rank(comm, &r);
         if (r == 0)
             log_error("gallocy_init", "MPI was initialised with thread level %d, gallocy needs "
                       "MPI_THREAD_MULTIPLE (its service thread makes one-sided calls): use "

@@ -9,18 +9,18 @@ static int rank = -1, size;
 
 int rt_mpi_setup(MPI_Comm user)
 {
-    if (MPI_Comm_dup(user, &comm) != MPI_SUCCESS)
+    if (PMPI_Comm_dup(user, &comm) != MPI_SUCCESS)
         return -1;
-    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN); /* failures get gallocy's message */
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+    PMPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN); /* failures get gallocy's message */
+    PMPI_Comm_rank(comm, &rank);
+    PMPI_Comm_size(comm, &size);
     return 0;
 }
 
 void rt_mpi_teardown(void)
 {
     if (comm != MPI_COMM_NULL)
-        MPI_Comm_free(&comm);
+        PMPI_Comm_free(&comm);
     comm = MPI_COMM_NULL;
     rank = -1;
     size = 0;
@@ -43,35 +43,35 @@ int rt_size(void)
 
 void rt_barrier(void)
 {
-    MPI_Barrier(comm);
+    PMPI_Barrier(comm);
 }
 
 void rt_bcast(void *buf, size_t len, int root)
 {
-    MPI_Bcast(buf, (int)len, MPI_BYTE, root, comm);
+    PMPI_Bcast(buf, (int)len, MPI_BYTE, root, comm);
 }
 
 void rt_allgather(const void *in, void *out, size_t len)
 {
-    MPI_Allgather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm);
+    PMPI_Allgather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm);
 }
 
 void rt_alltoall(const void *in, void *out, size_t len)
 {
-    MPI_Alltoall(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm);
+    PMPI_Alltoall(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm);
 }
 
 long rt_allreduce_max(long v)
 {
     long r;
-    MPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MAX, comm);
+    PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MAX, comm);
     return r;
 }
 
 long rt_allreduce_min(long v)
 {
     long r;
-    MPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MIN, comm);
+    PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MIN, comm);
     return r;
 }
 
@@ -79,20 +79,20 @@ int rt_node_leader(void)
 {
     MPI_Comm node;
     int leader = rank;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) !=
+    if (PMPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) !=
         MPI_SUCCESS)
         return rank; /* alone, as far as gallocy knows */
-    MPI_Allreduce(&rank, &leader, 1, MPI_INT, MPI_MIN, node);
-    MPI_Comm_free(&node);
+    PMPI_Allreduce(&rank, &leader, 1, MPI_INT, MPI_MIN, node);
+    PMPI_Comm_free(&node);
     return leader;
 }
 
 _Noreturn void rt_abort(int code)
 {
     int init = 0, fini = 0;
-    MPI_Initialized(&init);
-    MPI_Finalized(&fini);
+    PMPI_Initialized(&init);
+    PMPI_Finalized(&fini);
     if (init && !fini)
-        MPI_Abort(comm != MPI_COMM_NULL ? comm : MPI_COMM_WORLD, code);
+        PMPI_Abort(comm != MPI_COMM_NULL ? comm : MPI_COMM_WORLD, code);
     abort();
 }

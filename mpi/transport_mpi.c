@@ -64,7 +64,7 @@ static void check(int rc, const char *op, int rank, size_t len)
         return;
     char msg[MPI_MAX_ERROR_STRING];
     int n = 0;
-    MPI_Error_string(rc, msg, &n);
+    PMPI_Error_string(rc, msg, &n);
     log_fatal("gallocy (transport mpi)", "%s of %zu bytes with rank %d failed: %s", op, len, rank,
               msg);
 }
@@ -74,9 +74,9 @@ static void check(int rc, const char *op, int rank, size_t len)
 static void wake(int rank)
 {
     uint64_t v = __atomic_add_fetch(&wakes_sent, 1, __ATOMIC_RELAXED) << 24 | (uint64_t)me;
-    check(MPI_Put(&v, 8, MPI_BYTE, rank, (MPI_Aint)wake_off, 8, MPI_BYTE, win), "MPI_Put", rank,
+    check(PMPI_Put(&v, 8, MPI_BYTE, rank, (MPI_Aint)wake_off, 8, MPI_BYTE, win), "MPI_Put", rank,
           8);
-    check(MPI_Win_flush(rank, win), "MPI_Win_flush", rank, 8);
+    check(PMPI_Win_flush(rank, win), "MPI_Win_flush", rank, 8);
 }
 
 /* Waits until this rank's operations to rank are complete, and wakes rank's progress when
@@ -86,7 +86,7 @@ static void wake(int rank)
 static void complete(int rank, size_t len, double t0)
 {
     __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
-    check(MPI_Win_flush(rank, win), "MPI_Win_flush", rank, len);
+    check(PMPI_Win_flush(rank, win), "MPI_Win_flush", rank, len);
     if (now_us() - t0 > slow_wait_us)
         wake(rank);
 }
@@ -99,7 +99,7 @@ static void mpi_get(void *dst, int rank, uint64_t off, size_t len)
     }
     for (size_t done = 0; done < len; done += MAX_CHUNK) {
         int c = (int)(len - done < MAX_CHUNK ? len - done : MAX_CHUNK);
-        check(MPI_Get((char *)dst + done, c, MPI_BYTE, rank, (MPI_Aint)(off + done), c, MPI_BYTE,
+        check(PMPI_Get((char *)dst + done, c, MPI_BYTE, rank, (MPI_Aint)(off + done), c, MPI_BYTE,
                       win), "MPI_Get", rank, len);
     }
 }
@@ -112,7 +112,7 @@ static void mpi_put(int rank, uint64_t off, const void *src, size_t len)
     }
     for (size_t done = 0; done < len; done += MAX_CHUNK) {
         int c = (int)(len - done < MAX_CHUNK ? len - done : MAX_CHUNK);
-        check(MPI_Put((const char *)src + done, c, MPI_BYTE, rank, (MPI_Aint)(off + done), c,
+        check(PMPI_Put((const char *)src + done, c, MPI_BYTE, rank, (MPI_Aint)(off + done), c,
                       MPI_BYTE, win), "MPI_Put", rank, len);
     }
 }
@@ -123,7 +123,7 @@ static void mpi_flush(int rank)
         return;
     if (rank == TP_ALL_RANKS) {
         __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
-        check(MPI_Win_flush_all(win), "MPI_Win_flush_all", rank, 0);
+        check(PMPI_Win_flush_all(win), "MPI_Win_flush_all", rank, 0);
     } else if (rank != me) {
         complete(rank, 0, now_us()); /* the gets and puts went out before: the flush waits */
     }
@@ -135,7 +135,7 @@ static uint64_t mpi_fetch_add(int rank, uint64_t off, uint64_t v)
         return __atomic_fetch_add((uint64_t *)(region + off), v, __ATOMIC_SEQ_CST);
     uint64_t old = 0;
     double t0 = now_us();
-    check(MPI_Fetch_and_op(&v, &old, MPI_UINT64_T, rank, (MPI_Aint)off, MPI_SUM, win),
+    check(PMPI_Fetch_and_op(&v, &old, MPI_UINT64_T, rank, (MPI_Aint)off, MPI_SUM, win),
           "MPI_Fetch_and_op", rank, 8);
     complete(rank, 8, t0);
     return old;
@@ -150,7 +150,7 @@ static uint64_t mpi_compare_swap(int rank, uint64_t off, uint64_t expected, uint
     }
     uint64_t old = 0;
     double t0 = now_us();
-    check(MPI_Compare_and_swap(&desired, &expected, &old, MPI_UINT64_T, rank, (MPI_Aint)off, win),
+    check(PMPI_Compare_and_swap(&desired, &expected, &old, MPI_UINT64_T, rank, (MPI_Aint)off, win),
           "MPI_Compare_and_swap", rank, 8);
     complete(rank, 8, t0);
     return old;
@@ -161,7 +161,7 @@ static int mpi_progress(void)
     int flag;
     if (win == MPI_WIN_NULL)
         return ALONE_IDLE_US;
-    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, rt_mpi_comm(), &flag, MPI_STATUS_IGNORE);
+    PMPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, rt_mpi_comm(), &flag, MPI_STATUS_IGNORE);
     /* Only the service thread comes here: the seen_* and the sleep are its own. */
     uint64_t n = __atomic_load_n(&waits, __ATOMIC_RELAXED);
     uint64_t w = __atomic_load_n((uint64_t *)(region + wake_off), __ATOMIC_RELAXED);
@@ -182,8 +182,8 @@ static void mpi_fini(void)
 {
     if (win == MPI_WIN_NULL)
         return;
-    MPI_Win_unlock_all(win);
-    MPI_Win_free(&win);
+    PMPI_Win_unlock_all(win);
+    PMPI_Win_free(&win);
     win = MPI_WIN_NULL;
 }
 
@@ -218,15 +218,15 @@ int tp_mpi_create(void *base, size_t size, uint64_t wake_offset, const struct tp
     if (rt_size() == 1)
         return 0;
     MPI_Info info;
-    MPI_Info_create(&info);
-    MPI_Info_set(info, "same_disp_unit", "true");
-    int rc = MPI_Win_create(base, (MPI_Aint)size, 1, info, rt_mpi_comm(), &win);
-    MPI_Info_free(&info);
+    PMPI_Info_create(&info);
+    PMPI_Info_set(info, "same_disp_unit", "true");
+    int rc = PMPI_Win_create(base, (MPI_Aint)size, 1, info, rt_mpi_comm(), &win);
+    PMPI_Info_free(&info);
     long ok = rc == MPI_SUCCESS;
     if (!ok) {
         char msg[MPI_MAX_ERROR_STRING];
         int n = 0;
-        MPI_Error_string(rc, msg, &n);
+        PMPI_Error_string(rc, msg, &n);
         log_error("gallocy_init", "MPI_Win_create over the %zu-byte heap failed: %s (with Open "
                   "MPI, osc pt2pt refuses MPI_THREAD_MULTIPLE: use the default component or "
                   "--mca osc ucx)", size, msg);
@@ -236,11 +236,11 @@ int tp_mpi_create(void *base, size_t size, uint64_t wake_offset, const struct tp
         mpi_fini();
         return -GALLOCY_ERR_TRANSPORT;
     }
-    MPI_Win_set_errhandler(win, MPI_ERRORS_RETURN);
-    MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
+    PMPI_Win_set_errhandler(win, MPI_ERRORS_RETURN);
+    PMPI_Win_lock_all(MPI_MODE_NOCHECK, win);
     char name[MPI_MAX_OBJECT_NAME] = "";
     int len = 0;
-    MPI_Win_get_name(win, name, &len);
+    PMPI_Win_get_name(win, name, &len);
     if (rt_rank() == 0)
         log_verbose(1, "MPI one-sided window: %s", len ? name : "(unnamed)");
     return 0;

@@ -20,6 +20,7 @@
 #include "notice.h"
 #include "numa.h"
 #include "options.h"
+#include "pin.h"
 #include "prot.h"
 #include "runtime.h"
 #include "space.h"
@@ -142,6 +143,7 @@ int core_init(void)
     pthread_once(&once, watch_fork);
     log_set_rank(rt_rank());
     stats_reset();
+    pin_new_generation();
     int rc = agree(check_options());
     if (rc == 0)
         rc = check_options_agree();

@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core.h"
+#include "gallocy.h"
 #include "log.h"
 #include "options.h"
 #include "space.h"
@@ -35,6 +37,11 @@ static char uffd_why[160];
 const char *prot_way_name(int way)
 {
     return way == PROT_WAY_UFFD ? "uffd" : way == PROT_WAY_SIGBUS ? "sigbus" : "mprotect";
+}
+
+const char *gallocy_faults(void)
+{
+    return __atomic_load_n(&core_ready, __ATOMIC_ACQUIRE) ? prot_way_name(prot_way) : NULL;
 }
 
 const char *prot_uffd_unavailable(void)

@@ -16,7 +16,8 @@ export DEATH_CASES="$dir/death_cases"
 GALLOCY_TEST_SRCDIR=$(dirname "$0")
 export GALLOCY_TEST_SRCDIR
 unset GALLOCY_HEAP_SIZE GALLOCY_COALLOC_SIZE GALLOCY_PREFETCH GALLOCY_PREFETCH_MAX GALLOCY_TRANSPORT \
-    GALLOCY_NUMA GALLOCY_NODE_SHARED GALLOCY_IB_DEVICE GALLOCY_IB_PORT GALLOCY_IB_GID_INDEX
+    GALLOCY_NUMA GALLOCY_NODE_SHARED GALLOCY_IB_DEVICE GALLOCY_IB_PORT GALLOCY_IB_GID_INDEX \
+    GALLOCY_FAULTS
 # GALLOCY_TEST_SETTINGS: "VAR=value ..." for every run (run-verbs-tests.sh: the transport).
 for setting in ${GALLOCY_TEST_SETTINGS:-}; do
     export "$setting"
@@ -49,6 +50,18 @@ GALLOCY_PREFETCH=1 run "test_gallocy, 2 ranks, GALLOCY_PREFETCH=1" 900 \
 # Ranks of one node read each other's pages directly; this run takes the transport's path.
 run "test_gallocy, 2 ranks, GALLOCY_NODE_SHARED=0" 900 \
     env GALLOCY_NODE_SHARED=0 "$MPIRUN" -x GALLOCY_NODE_SHARED -np 2 "$dir/test_gallocy"
+# The other ways of catching faults (the default is uffd where the kernel allows it): page
+# states through mprotect, and userfaultfd served in the faulting thread.  Both need the MPI
+# layer for MPI calls on global memory, and gallocy_prepare for system calls.
+for faults in mprotect sigbus; do
+    for np in 2 4; do
+        run "test_gallocy, $np ranks, GALLOCY_FAULTS=$faults" 900 \
+            env GALLOCY_FAULTS=$faults "$MPIRUN" -x GALLOCY_FAULTS -np $np "$dir/test_gallocy"
+    done
+done
+run "test_gallocy, 2 ranks, GALLOCY_FAULTS=mprotect GALLOCY_NODE_SHARED=0" 900 \
+    env GALLOCY_FAULTS=mprotect GALLOCY_NODE_SHARED=0 "$MPIRUN" -x GALLOCY_FAULTS \
+    -x GALLOCY_NODE_SHARED -np 2 "$dir/test_gallocy"
 for policy in local auto interleave none; do
     run "numa placement, live, GALLOCY_NUMA=$policy" 120 \
         env GALLOCY_NUMA=$policy "$MPIRUN" -x GALLOCY_NUMA -np 2 --bind-to core "$dir/test_numa_live"

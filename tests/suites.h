@@ -16,6 +16,8 @@ void register_notice_tests(void);
 void register_sync_tests(void);
 void register_coalloc_tests(void);
 void register_signal_tests(void);
+void register_mpi_tests(void);
+void register_syscall_tests(void);
 /* From test_gallocy.c: installs the handler the signal tests need to find chained. */
 void signals_install_before_init(void);
 

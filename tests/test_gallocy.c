@@ -1,6 +1,6 @@
 /* test_gallocy: the CUnit suites that run under mpirun (1, 2 and 4 ranks).
  *   test_gallocy [SUITE...]   runs the named suites only (alloc, coherence, notices,
- *                             sync, coalloc, signals); all of them without arguments. */
+ *                             sync, coalloc, signals, mpi, syscalls); all of them without arguments. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +36,8 @@ int main(int argc, char **argv)
     register_sync_tests();
     register_coalloc_tests();
     register_signal_tests();
+    register_mpi_tests();
+    register_syscall_tests();
     if (argc > 1)
         for (CU_pSuite s = CU_get_registry()->pSuite; s; s = s->pNext) {
             int named = 0;

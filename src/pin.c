@@ -1,0 +1,65 @@
+/* pin: ready and pin ranges of global memory (see pin.h), and gallocy_prepare. */
+#include "pin.h"
+
+#include <errno.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "core.h"
+#include "fault.h"
+#include "gallocy.h"
+#include "space.h"
+
+/* Bumped by every gallocy_init: a span pinned before a finalize names pages of a range that
+ * is gone. */
+static unsigned generation;
+
+int pin_ready(const void *p, size_t len, int write, int keep, struct pin_span *out)
+{
+    *out = (struct pin_span){0, 0, 0};
+    if (len == 0 || !__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE))
+        return 0;
+    uintptr_t lo = (uintptr_t)p, hi = lo + len, base = (uintptr_t)sp.base;
+    if (hi < lo)
+        hi = UINTPTR_MAX;
+    if (hi <= base || lo >= base + sp.range)
+        return 0;
+    size_t off_lo = lo > base ? lo - base : 0;
+    size_t off_hi = hi - base < sp.range ? hi - base : sp.range;
+    size_t page = off_lo / GPAGE, n = (off_hi + GPAGE - 1) / GPAGE - page;
+    futex_lock(&cache_lock);
+    int rc = fault_prepare(page, n, write);
+    if (rc == 0 && keep) {
+        cache_pin(page, n);
+        *out = (struct pin_span){page, n, generation};
+    }
+    futex_unlock(&cache_lock);
+    return rc;
+}
+
+void pin_drop(struct pin_span *s)
+{
+    if (s->n == 0 || s->generation != generation ||
+        !__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE))
+        return;
+    futex_lock(&cache_lock);
+    cache_unpin(s->page, s->n);
+    futex_unlock(&cache_lock);
+    s->n = 0;
+}
+
+void pin_new_generation(void)
+{
+    generation++;
+}
+
+int gallocy_prepare(void *p, size_t n, unsigned flags)
+{
+    if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE))
+        return -GALLOCY_ERR_NOT_INITIALIZED;
+    if ((flags & ~(unsigned)(GALLOCY_READ | GALLOCY_WRITE)) || !flags || !p ||
+        !space_contains(p) || (n && !space_contains((char *)p + n - 1)))
+        return -EINVAL;
+    struct pin_span s;
+    return pin_ready(p, n, (flags & GALLOCY_WRITE) != 0, 0, &s);
+}
