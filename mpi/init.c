@@ -1,5 +1,12 @@
-/* init: gallocy_init and gallocy_finalize, the MPI-facing ends of the core's bring-up. */
+/* init: gallocy_init and gallocy_finalize, the MPI-facing ends of the core's bring-up.
+ *
+ * MPI_Finalize alone also finalizes gallocy, first: gallocy_init sets an attribute on
+ * MPI_COMM_SELF, whose delete callback MPI_Finalize runs before anything else of MPI goes
+ * (the MPI standard's hook for libraries), while every rank is in MPI_Finalize, so the
+ * collective teardown can run there.  A rank that exits without either stops gallocy's
+ * threads at exit, so that none of them calls into an MPI that is being torn down. */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "cache.h"
 #include "core.h"
@@ -9,6 +16,32 @@
 #include "runtime.h"
 #include "runtime_mpi.h"
 #include "stats.h"
+
+static int self_keyval = MPI_KEYVAL_INVALID;
+static int finalize(void);
+
+/* MPI_Finalize is under way on every rank (or the program deleted the attribute). */
+static int on_mpi_finalize(MPI_Comm comm, int keyval, void *value, void *extra)
+{
+    (void)comm;
+    (void)keyval;
+    (void)value;
+    (void)extra;
+    if (__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE)) {
+        log_verbose(1, "MPI_Finalize before gallocy_finalize: gallocy finalizes first");
+        finalize();
+    }
+    return MPI_SUCCESS;
+}
+
+static void at_exit(void)
+{
+    if (__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE)) {
+        log_verbose(1, "exit without gallocy_finalize or MPI_Finalize: gallocy stops its "
+                    "threads; writes not yet released are lost");
+        core_abandon();
+    }
+}
 
 int gallocy_init(MPI_Comm comm)
 {
@@ -37,12 +70,22 @@ int gallocy_init(MPI_Comm comm)
         return -EINVAL;
     }
     int rc = core_init();
-    if (rc)
+    if (rc) {
         rt_mpi_teardown();
-    return rc;
+        return rc;
+    }
+    static int exit_hook;
+    if (!exit_hook)
+        exit_hook = atexit(at_exit) == 0;
+    if (PMPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, on_mpi_finalize, &self_keyval, NULL) !=
+            MPI_SUCCESS ||
+        PMPI_Comm_set_attr(MPI_COMM_SELF, self_keyval, NULL) != MPI_SUCCESS)
+        log_verbose(1, "gallocy_init: cannot hook MPI_Finalize (an attribute on MPI_COMM_SELF): "
+                    "call gallocy_finalize before MPI_Finalize");
+    return 0;
 }
 
-int gallocy_finalize(void)
+static int finalize(void)
 {
     if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE))
         return -GALLOCY_ERR_NOT_INITIALIZED;
@@ -53,6 +96,17 @@ int gallocy_finalize(void)
     core_fini();
     rt_mpi_teardown();
     return 0;
+}
+
+int gallocy_finalize(void)
+{
+    int rc = finalize();
+    if (rc == 0 && self_keyval != MPI_KEYVAL_INVALID) {
+        /* Its callback finds gallocy gone and does nothing. */
+        PMPI_Comm_delete_attr(MPI_COMM_SELF, self_keyval);
+        PMPI_Comm_free_keyval(&self_keyval);
+    }
+    return rc;
 }
 
 int gallocy_rank(void)

@@ -137,6 +137,13 @@ void core_fini(void)
     numa_fini();
 }
 
+void core_abandon(void)
+{
+    __atomic_store_n(&core_ready, 0, __ATOMIC_RELEASE);
+    fault_server_stop();
+    svc_stop();
+}
+
 int core_init(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -12,6 +12,8 @@ extern int core_in_forked_child;
  * everything is torn down again. */
 int core_init(void);
 void core_fini(void);
+/* The process exits with gallocy still up: stop its threads (no MPI, nothing collective). */
+void core_abandon(void);
 /* The one-line report of a call made before gallocy_init, then abort. */
 _Noreturn void core_not_ready(const char *call);
 #define CORE_REQUIRE(call)                                                                   \

@@ -111,8 +111,23 @@ int main(int argc, char **argv)
     } else if (!strcmp(c, "huge-heap")) {
         return init_refused("huge-heap", "GALLOCY_HEAP_SIZE", "64T", -ENOMEM);
     }
+    if (!strcmp(c, "mpi-finalize-only") || !strcmp(c, "exit-without-finalize"))
+        setenv("GALLOCY_VERBOSE", "1", 1);
     start();
-    if (!strcmp(c, "double-free")) {
+    if (!strcmp(c, "mpi-finalize-only") || !strcmp(c, "exit-without-finalize")) {
+        /* Pages written everywhere, so that the service threads and the fault server have
+         * work and MPI traffic of their own to finish. */
+        int n = gallocy_nranks();
+        char *p = gallocy_coalloc((size_t)n * 64 * 4096, GALLOCY_CYCLIC);
+        for (size_t i = 0; i < (size_t)n * 64; i++)
+            p[i * 4096 + (size_t)me] = 1;
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (c[0] == 'e')
+            exit(0); /* neither gallocy_finalize nor MPI_Finalize */
+        MPI_Finalize();
+        printf("%s-ok (after MPI_Finalize)\n", c);
+        return 0;
+    } else if (!strcmp(c, "double-free")) {
         void *p = gallocy_malloc(40);
         gallocy_free(p);
         gallocy_free(p);

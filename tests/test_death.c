@@ -82,6 +82,23 @@ ANSWERS(t_verbs, "verbs-no-device", 2, "verbs-no-device-ok",
         "GALLOCY_TRANSPORT=verbs, but no RDMA device")
 ANSWERS(t_thread, "thread-level", 2, "thread-level-ok", "needs MPI_THREAD_MULTIPLE")
 
+ANSWERS(t_mpi_finalize, "mpi-finalize-only", 2, "mpi-finalize-only-ok (after MPI_Finalize)",
+        "MPI_Finalize before gallocy_finalize: gallocy finalizes first")
+
+/* A rank that exits without gallocy_finalize or MPI_Finalize: Open MPI's launcher reports the
+ * missing MPI_Finalize, but no rank crashes or hangs. */
+static void t_exit(void)
+{
+    static char out[1 << 16];
+    int st = run_case("exit-without-finalize", 2, out, sizeof out);
+    int ok = st != 124 && !strstr(out, "Segmentation") && !strstr(out, "Signal:") &&
+             !strstr(out, "Aborted") && strstr(out, "exit without gallocy_finalize");
+    if (!ok)
+        fprintf(stderr, "case exit-without-finalize ended with status %d and said:\n%s\n", st,
+                out);
+    CU_ASSERT(ok);
+}
+
 int main(void)
 {
     static const struct cm_test tests[] = {
@@ -105,6 +122,8 @@ int main(void)
         {"NUMA binding fails: reported, job runs on", t_numa},
         {"bad GALLOCY_NUMA: init fails, retry works", t_bad_numa},
         {"GALLOCY_TRANSPORT=verbs without the device: init fails, retry works", t_verbs},
+        {"MPI_Finalize without gallocy_finalize finalizes gallocy first", t_mpi_finalize},
+        {"exit without either finalize: no crash, no hang", t_exit},
         {NULL, NULL}};
     return cm_main("bad input", tests);
 }
