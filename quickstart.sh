@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 mode=${1:-demo}
 
 pkgs="build-essential autoconf automake libtool pkg-config libopenmpi-dev openmpi-bin
-libibverbs-dev librdmacm-dev rdma-core ibverbs-utils libhwloc-dev hwloc libcunit1-dev"
+libibverbs-dev librdmacm-dev rdma-core ibverbs-utils libhwloc-dev hwloc libcunit1-dev valgrind"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

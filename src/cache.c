@@ -29,6 +29,7 @@ struct dirty {
     size_t page;
     unsigned char *twin;  /* NULL for an own home-dirty page: it is written in place */
     unsigned char *fresh; /* during a write back of a pinned page: its snapshot */
+    int absent;           /* during a write back: made absent, not read-only (below) */
 };
 
 /* Arrays grow with mremap and twins come from mmap'd chunks: the fault handler adds to both,
@@ -184,17 +185,26 @@ static size_t shed(size_t ex, size_t exn)
 
 /* Changes the protection of [page, page+n); on the mprotect way, a shortage of maps sheds
  * clean pages and tries again once. */
-static void protect(enum how how, size_t page, size_t n)
+/* The same, but 0 or -ENOMEM after the shedding: the caller has another way. */
+static int protect_or_shed(enum how how, size_t page, size_t n)
 {
     if (n == 0 || call_prot(how, page, n) == 0)
-        return;
+        return 0;
     shed(page, n);
-    if (call_prot(how, page, n) == 0)
+    return call_prot(how, page, n);
+}
+
+static void protect(enum how how, size_t page, size_t n)
+{
+    if (protect_or_shed(how, page, n) == 0)
         return;
-    log_fatal("gallocy (page protection)", "mprotect failed with ENOMEM: this process hit "
-              "vm.max_map_count even after dropping every clean cached page, with too many "
-              "separately written runs of pages; raise it (sysctl -w vm.max_map_count=1048576), "
-              "release more often, or use GALLOCY_FAULTS=uffd where the kernel allows it");
+    static const char *what[] = {"mapping", "mapping", "dropping", "write-protecting",
+                                 "making writable"};
+    log_fatal("gallocy (page protection)", "mprotect failed with ENOMEM %s %zu pages at %p: "
+              "this process hit vm.max_map_count even after dropping every clean cached page, "
+              "with too many separately written runs of pages; raise it (sysctl -w "
+              "vm.max_map_count=1048576), release more often, or use GALLOCY_FAULTS=uffd where "
+              "the kernel allows it", what[how], n, (void *)(sp.base + page * GPAGE));
 }
 
 /* --- copies coming in -------------------------------------------------------------------- */
@@ -232,7 +242,7 @@ static void add_dirty(size_t page, unsigned char *twin, uint8_t state)
 {
     if (ndirty == dirty_cap)
         dirty = vec_grow(dirty, &dirty_cap, sizeof *dirty, "page-cache bookkeeping");
-    dirty[ndirty++] = (struct dirty){page, twin, NULL};
+    dirty[ndirty++] = (struct dirty){page, twin, NULL, 0};
     cache_state[page] = state;
 }
 
@@ -363,7 +373,12 @@ void cache_write_back(void)
     /* struct dirty starts with its page number, so by_page sorts both arrays. */
     qsort(dirty, ndirty, sizeof *dirty, by_page);
     /* Write-protect first, in runs of adjacent pages: a thread still writing faults and waits
-     * for cache_lock, so the diff below sees a stable page.  Pinned pages stay writable. */
+     * for cache_lock, so the diff below sees a stable page.  Pinned pages stay writable.
+     * When the mprotect way runs out of memory maps even after shedding (dirty copies
+     * scattered among plain own pages: each read-only one would be a map), the runs are
+     * made absent instead, which merges them with their shed neighbours: their copies are
+     * dropped once written back. */
+    int absent = 0;
     for (size_t i = 0; i < ndirty;) {
         if (pins[dirty[i].page]) {
             i++;
@@ -372,7 +387,16 @@ void cache_write_back(void)
         size_t j = i + 1;
         while (j < ndirty && dirty[j].page == dirty[j - 1].page + 1 && !pins[dirty[j].page])
             j++;
-        protect(MAKE_RO, dirty[i].page, j - i);
+        if (!absent && protect_or_shed(MAKE_RO, dirty[i].page, j - i) != 0) {
+            absent = 1;
+            i = 0; /* the runs write-protected so far go absent too: each is a map */
+            continue;
+        }
+        if (absent && !dirty[i].absent) {
+            protect(UNMAP, dirty[i].page, j - i);
+            for (size_t k = i; k < j; k++)
+                dirty[k].absent = 1;
+        }
         i = j;
     }
     size_t pages = 0;
@@ -401,6 +425,11 @@ void cache_write_back(void)
                 d.fresh = NULL;
             }
             dirty[kept++] = d;
+        } else if (d.absent) { /* dropped for want of maps (above) */
+            if (d.twin)
+                twin_release(d.twin);
+            cache_tracked -= (*st & PS_TRACKED) != 0;
+            *st = d.twin ? PS_INVALID : PS_SHARED;
         } else if (d.twin) {
             twin_release(d.twin);
             *st = PS_READ | (*st & (PS_TRACKED | PS_STALE));

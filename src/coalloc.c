@@ -136,12 +136,27 @@ void *coalloc_alloc(size_t size, int place)
         errno = ENOMEM; /* the same on every rank: the allocator state is the same */
         return NULL;
     }
+    /* Every page is absent until touched, this rank's own too (its first touch maps it):
+     * a page-cyclic allocation costs no protection change per page. */
+    long open = prot_region_open(sp.coalloc_off + (size_t)page * GPAGE, n * GPAGE) == 0;
+    futex_unlock(&cache_lock); /* no collective with the fault handler's lock held */
+    int all = (int)rt_allreduce_min(open); /* the same answer everywhere */
+    futex_lock(&cache_lock);
+    if (!all) {
+        if (open)
+            prot_region_close(sp.coalloc_off + (size_t)page * GPAGE, n * GPAGE);
+        pagerun_free(&region, (size_t)page, n);
+        futex_unlock(&cache_lock);
+        if (!open)
+            log_error(call, "this process is out of memory maps (vm.max_map_count, %zu "
+                      "allocations held); free some with gallocy_cofree, or raise it (sysctl -w "
+                      "vm.max_map_count=1048576)", nrecs);
+        errno = ENOMEM;
+        return NULL;
+    }
     recs[k] = (struct placement){(size_t)page, n, place, 1};
     if (k == nrecs)
         nrecs++;
-    /* Every page is absent until touched, this rank's own too (its first touch maps it):
-     * a page-cyclic allocation costs no protection change per page. */
-    prot_region_open(sp.coalloc_off + (size_t)page * GPAGE, n * GPAGE);
     futex_unlock(&cache_lock);
     return sp.base + sp.coalloc_off + (size_t)page * GPAGE;
 }

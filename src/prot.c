@@ -17,6 +17,7 @@
 #include "options.h"
 #include "space.h"
 #include "stats.h"
+#include "vg.h"
 
 /* Newer than the kernel headers of Debian 12 (6.1): the kernel answers EINVAL where it lacks
  * them, which prot_choose checks. */
@@ -147,6 +148,14 @@ int prot_choose(void)
     prot_uffd = -1;
     if (want == PROT_WAY_MPROTECT)
         return 0;
+    if (vg_running()) { /* valgrind knows no userfaultfd, and runs one thread at a time */
+        snprintf(uffd_why, sizeof uffd_why, "running under valgrind");
+        if (want < 0)
+            return 0;
+        log_error("gallocy_init", "GALLOCY_FAULTS=%s, but %s; use GALLOCY_FAULTS=mprotect (or "
+                  "auto)", f, uffd_why);
+        return -EINVAL;
+    }
     prot_uffd = uffd_for(want < 0 ? PROT_WAY_UFFD : want);
     if (prot_uffd >= 0) {
         prot_way = want < 0 ? PROT_WAY_UFFD : want;
@@ -206,8 +215,10 @@ void prot_fini(void)
 static int protect(size_t off, size_t len, int prot)
 {
     stats_inc(protection_changes);
-    if (mprotect(sp.base + off, len, prot) == 0)
+    if (mprotect(sp.base + off, len, prot) == 0) {
+        vg_accessible(sp.base + off, len); /* gallocy serves the faults (vg.h) */
         return 0;
+    }
     if (errno == ENOMEM)
         return -ENOMEM;
     log_fatal("gallocy (page protection)", "mprotect(%p, %zu) failed: %s",
@@ -303,11 +314,9 @@ void prot_wake(size_t off, size_t len)
         uffd_failed("wake", off, len, -errno);
 }
 
-void prot_region_open(size_t off, size_t len)
+int prot_region_open(size_t off, size_t len)
 {
-    if (prot_way != PROT_WAY_MPROTECT && protect(off, len, PROT_READ | PROT_WRITE) != 0)
-        log_fatal("gallocy_coalloc", "mprotect failed with ENOMEM: this process hit "
-                  "vm.max_map_count; raise it (sysctl -w vm.max_map_count=1048576)");
+    return prot_way != PROT_WAY_MPROTECT ? protect(off, len, PROT_READ | PROT_WRITE) : 0;
 }
 
 void prot_region_close(size_t off, size_t len)

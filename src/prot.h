@@ -49,9 +49,10 @@ int prot_unmap(size_t off, size_t len);
 int prot_set_writable(size_t off, size_t len, int writable);
 /* Wakes threads waiting on the faults of [off, off+len) (userfaultfd; no-op otherwise). */
 void prot_wake(size_t off, size_t len);
-/* A region of the collective area is allocated (accessible) or freed (any access faults as
- * an error).  Whole allocations: few memory maps. */
-void prot_region_open(size_t off, size_t len);
+/* A region of the collective area is allocated (accessible: 0, or -ENOMEM when the process
+ * is out of memory maps) or freed (any access faults as an error).  Whole allocations: few
+ * memory maps. */
+int prot_region_open(size_t off, size_t len);
 void prot_region_close(size_t off, size_t len);
 
 #endif

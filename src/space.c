@@ -15,6 +15,7 @@
 #include "runtime.h"
 #include "stats.h"
 #include "transport.h"
+#include "vg.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -109,6 +110,7 @@ int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size)
     /* ... except this rank's home segment, which is plain local memory. */
     if (mprotect(sp.base + space_my_heap_off(), sp.heap_size, PROT_READ | PROT_WRITE) != 0)
         log_fatal("gallocy_init", "mapping the home segment failed: %s", strerror(errno));
+    vg_accessible(sp.base, sp.range); /* gallocy serves its faults (vg.h) */
     int rc = prot_setup(); /* the page tables' way needs the rest mapped and registered */
     if (rc) {
         space_fini();

@@ -62,12 +62,39 @@ done
 run "test_gallocy, 2 ranks, GALLOCY_FAULTS=mprotect GALLOCY_NODE_SHARED=0" 900 \
     env GALLOCY_FAULTS=mprotect GALLOCY_NODE_SHARED=0 "$MPIRUN" -x GALLOCY_FAULTS \
     -x GALLOCY_NODE_SHARED -np 2 "$dir/test_gallocy"
+# Page states without a memory map each: a CYCLIC allocation of the whole collective
+# region, and one rank caching 1 GiB of scattered pages (the region made 2 GiB unless the
+# caller set its size), under the default way and under mprotect (which sheds copies).
+for np in 2 4; do
+    run "test_maps cyclic, $np ranks" 900 "$MPIRUN" -np $np "$dir/test_maps" cyclic
+done
+run "test_maps cyclic, 2 ranks, GALLOCY_FAULTS=mprotect" 900 \
+    env GALLOCY_FAULTS=mprotect "$MPIRUN" -x GALLOCY_FAULTS -np 2 "$dir/test_maps" cyclic
+for faults in auto mprotect; do
+    run "test_maps scattered, 2 ranks, GALLOCY_FAULTS=$faults" 900 \
+        env GALLOCY_FAULTS=$faults GALLOCY_COALLOC_SIZE="${GALLOCY_COALLOC_SIZE:-2G}" \
+        "$MPIRUN" -x GALLOCY_FAULTS -x GALLOCY_COALLOC_SIZE -np 2 "$dir/test_maps" scattered
+done
 for policy in local auto interleave none; do
     run "numa placement, live, GALLOCY_NUMA=$policy" 120 \
         env GALLOCY_NUMA=$policy "$MPIRUN" -x GALLOCY_NUMA -np 2 --bind-to core "$dir/test_numa_live"
 done
 run "numa placement, live, unbound ranks" 120 "$MPIRUN" -np 2 --bind-to none "$dir/test_numa_live"
 run "bad input (death cases)" 900 "$dir/test_death"
+# valgrind (memcheck) over the suites that do not crash on purpose (signals kills forked
+# children, and valgrind's children do not die of it), with the suppressions gallocy ships:
+# any error report fails the run (--error-exitcode).  The register option makes valgrind's
+# state exact at every instruction, so that an access gallocy's fault handler serves resumes
+# with the right data.
+if command -v valgrind >/dev/null 2>&1; then
+    run "test_gallocy under valgrind, 2 ranks" 1200 "$MPIRUN" -np 2 \
+        "$dir/../libtool" --mode=execute valgrind -q --error-exitcode=9 \
+        --vex-iropt-register-updates=allregs-at-each-insn \
+        --suppressions="$GALLOCY_TEST_SRCDIR/../tools/gallocy.supp" \
+        "$dir/test_gallocy" alloc coherence notices sync coalloc mpi syscalls
+else
+    echo "=== skip test_gallocy under valgrind: valgrind is not installed"
+fi
 
 echo "=== all runs"
 echo "$passed passed, $failed failed"
