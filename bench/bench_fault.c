@@ -15,6 +15,13 @@
  *               bare faults (read then write) plus one raw 4 KiB put
  *   memset_bw   memset of the array and gallocy_barrier, MB/s; baseline: one raw put of the
  *               array, completed, and MPI_Barrier
+ *   prepare     gallocy_prepare of the cold array (whole, and a page per call, for reading;
+ *               whole for writing, then a release), per page; baseline as read_fault
+ *   fault_ways  the prefetch-1 read and write faults under each GALLOCY_FAULTS way the
+ *               machine allows (uffd, sigbus, mprotect), same baselines
+ *   random_access  every rank: random read-modify-writes of 8-byte words with plain loads
+ *               and stores over a CYCLIC array of the same size, then gallocy_barrier,
+ *               updates/s per rank, by way; baseline: the same loop over private memory
  * When the ranks share a node, gallocy copies rank 1's pages from its memory (node.c); the
  * tables then also give the transport's path (GALLOCY_NODE_SHARED=0), rows "..., transport",
  * and the notes the share of pages each path copied.  The settings are read at gallocy_init,
@@ -207,10 +214,149 @@ static void rows(const char *path, int prefetch, const struct figures *with,
     }
 }
 
+/* --- the ways of catching faults (GALLOCY_FAULTS), random access, gallocy_prepare --- */
+
+static const char *const ways[] = {"uffd", "sigbus", "mprotect"};
+enum { NWAYS = 3 };
+struct way_figures {
+    int ran;                /* the way is available here */
+    double read, write;     /* us per page, prefetch 1 */
+    double gups, gups_base; /* updates per second per rank, gallocy and private memory */
+};
+
+/* Random read-modify-writes of 64-bit words, plain loads and stores, then a barrier:
+ * updates per second of this rank.  t is global memory (CYCLIC) or private (baseline). */
+static double random_updates(uint64_t *t, size_t words, long updates, int global)
+{
+    uint64_t x = 88172645463325252ull ^ (uint64_t)(bench_me + 1) * 0x9e3779b97f4a7c15ull;
+    if (global)
+        gallocy_acquire(); /* cold */
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = bench_now();
+    for (long u = 0; u < updates; u++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        t[x % words] += x;
+    }
+    if (global)
+        gallocy_barrier();
+    else
+        MPI_Barrier(MPI_COMM_WORLD);
+    return (double)updates / (bench_now() - t0);
+}
+
+static void measure_way(struct way_figures *w)
+{
+    double a[32], b[32], g[32], h[32];
+    setup();
+    if (bench_me == 0)
+        for (int k = 0; k < bench_reps; k++) {
+            a[k] = per_page_read();
+            b[k] = per_page_write();
+        }
+    gallocy_cofree(arr);
+    MPI_Barrier(MPI_COMM_WORLD);
+    size_t words = bytes / 8;
+    long updates = (long)pages * 4;
+    uint64_t *t = gallocy_coalloc(bytes, GALLOCY_CYCLIC), *priv = calloc(words, 8);
+    for (int k = 0; k < bench_reps; k++) {
+        g[k] = random_updates(t, words, updates, 1);
+        h[k] = random_updates(priv, words, updates, 0);
+    }
+    gallocy_cofree(t);
+    free(priv);
+    w->ran = 1;
+    if (bench_me == 0) {
+        w->read = bench_median(a, bench_reps);
+        w->write = bench_median(b, bench_reps);
+    }
+    w->gups = bench_median(g, bench_reps);
+    w->gups_base = bench_median(h, bench_reps);
+}
+
+/* The ways, on the path given by GALLOCY_NODE_SHARED (shared: "1" or "0"). */
+static void measure_ways(struct way_figures *w, const char *shared)
+{
+    setenv("GALLOCY_PREFETCH", "1", 1);
+    setenv("GALLOCY_NODE_SHARED", shared, 1);
+    for (int i = 0; i < NWAYS; i++) {
+        w[i].ran = 0;
+        if (bench_try_setting("GALLOCY_FAULTS", ways[i]) == 0)
+            measure_way(&w[i]);
+    }
+    unsetenv("GALLOCY_FAULTS");
+}
+
+static void way_rows(const struct way_figures *w, const char *path, const struct baselines *b)
+{
+    char row[96];
+    if (bench_wanted("fault_ways")) {
+        bench_table("fault_ways", "read fault, and write fault + release, per page, by the way "
+                    "faults are caught (GALLOCY_FAULTS; prefetch 1)", "Way", "us",
+                    "bare fault+4K get (write: 2 bare faults+4K put)", 0);
+        for (int i = 0; i < NWAYS; i++) {
+            if (!w[i].ran) {
+                bench_note("%s: not available here, skipped", ways[i]);
+                continue;
+            }
+            snprintf(row, sizeof row, "%s read%s", ways[i], path);
+            bench_row(row, w[i].read, b->bare_fault + b->get4k);
+            snprintf(row, sizeof row, "%s write%s", ways[i], path);
+            bench_row(row, w[i].write, 2 * b->bare_fault + b->put4k);
+        }
+    }
+    if (bench_wanted("random_access")) {
+        char title[160];
+        snprintf(title, sizeof title, "random 8-byte read-modify-writes (plain loads and "
+                 "stores) over a %zu MiB CYCLIC array, then gallocy_barrier; per rank",
+                 bytes >> 20);
+        bench_table("random_access", title, "Way", "Mupd/s", "the same over private memory", 1);
+        for (int i = 0; i < NWAYS; i++)
+            if (w[i].ran) {
+                snprintf(row, sizeof row, "%s%s", ways[i], path);
+                bench_row(row, w[i].gups / 1e6, w[i].gups_base / 1e6);
+            }
+        bench_note("%ld updates per rank and run, on %zu pages (homes alternate page by page)",
+                   (long)pages * 4, pages);
+    }
+}
+
+/* gallocy_prepare of the cold array: the whole at once, and a page per call; per page. */
+static void measure_prepare(double *whole, double *single, double *whole_write)
+{
+    double a[32], b[32], c[32];
+    setup();
+    if (bench_me == 0)
+        for (int k = 0; k < bench_reps; k++) {
+            gallocy_acquire();
+            double t0 = bench_now();
+            gallocy_prepare(arr, bytes, GALLOCY_READ);
+            a[k] = (bench_now() - t0) / (double)pages * 1e6;
+            gallocy_acquire();
+            t0 = bench_now();
+            for (size_t i = 0; i < pages; i++)
+                gallocy_prepare(arr + i * PAGE, PAGE, GALLOCY_READ);
+            b[k] = (bench_now() - t0) / (double)pages * 1e6;
+            gallocy_acquire();
+            t0 = bench_now();
+            gallocy_prepare(arr, bytes, GALLOCY_WRITE);
+            gallocy_release();
+            c[k] = (bench_now() - t0) / (double)pages * 1e6;
+        }
+    gallocy_cofree(arr);
+    if (bench_me == 0) {
+        *whole = bench_median(a, bench_reps);
+        *single = bench_median(b, bench_reps);
+        *whole_write = bench_median(c, bench_reps);
+    }
+}
+
 int main(int argc, char **argv)
 {
     bench_start(&argc, &argv, "bench_fault",
-                "  tables: read_fault seq_read write_fault memset_bw\n");
+                "  tables: read_fault seq_read write_fault memset_bw prepare fault_ways "
+                "random_access\n");
     pages = (size_t)bench_iters(4096);
     bytes = pages * PAGE;
     local = malloc(bytes);
@@ -241,6 +387,17 @@ int main(int argc, char **argv)
         reinit("1", "0");
         measure(&tp_without);
     }
+    double prep_whole = 0, prep_single = 0, prep_write = 0;
+    const char *default_way = gallocy_faults();
+    if (bench_wanted("prepare"))
+        measure_prepare(&prep_whole, &prep_single, &prep_write);
+    struct way_figures w[NWAYS], wt[NWAYS];
+    int ways_wanted = bench_wanted("fault_ways") || bench_wanted("random_access");
+    if (ways_wanted) {
+        measure_ways(w, shared);
+        if (both)
+            measure_ways(wt, "0");
+    }
     rows("", prefetch, &with, &without, &base);
     if (both)
         rows(", transport", prefetch, &tp_with, &tp_without, &base);
@@ -250,6 +407,21 @@ int main(int argc, char **argv)
         bench_table("memset_bw", "memset of an array homed on rank 1, then gallocy_barrier",
                     "Size", "MB/s", raw_label(RAW_PUT_BARRIER), 1);
         bench_row(param, with.memset_bw, base.put_all_mbs);
+    }
+    if (ways_wanted) {
+        way_rows(w, "", &base);
+        if (both)
+            way_rows(wt, ", transport", &base);
+    }
+    if (bench_wanted("prepare")) {
+        bench_table("prepare", "gallocy_prepare of a cold array homed on rank 1, per page",
+                    "Call", "us", "bare fault+4K get", 0);
+        double bound = base.bare_fault + base.get4k;
+        bench_row("READ, whole array", prep_whole, bound);
+        bench_row("READ, a page a call", prep_single, bound);
+        bench_row("WRITE + release, whole array", prep_write, bound);
+        bench_note("GALLOCY_FAULTS=%s; a prepare fetches each run of pages of one home with one "
+                   "transfer and one protection change", default_way);
     }
     raw_close();
     free(local);

@@ -132,6 +132,24 @@ void bench_restart(const char *var, const char *value, const char *var2, const c
     init_or_die();
 }
 
+int bench_try_setting(const char *var, const char *value)
+{
+    const char *was = getenv(var);
+    char keep[256];
+    snprintf(keep, sizeof keep, "%s", was ? was : "");
+    gallocy_finalize();
+    setenv(var, value, 1);
+    int rc = gallocy_init(MPI_COMM_WORLD);
+    if (rc) { /* refused everywhere alike: init agrees */
+        if (was)
+            setenv(var, keep, 1);
+        else
+            unsetenv(var);
+        init_or_die();
+    }
+    return rc;
+}
+
 int bench_wanted(const char *name)
 {
     return !only || !strcmp(only, name);

@@ -25,6 +25,10 @@ int bench_node_copies(void);
  * gallocy reads its settings at init.  Collective. */
 void bench_restart(const char *var, const char *value, const char *var2, const char *value2);
 
+/* The same with one setting that gallocy may refuse here (GALLOCY_FAULTS=uffd without
+ * userfaultfd): 0, or gallocy_init's error after restarting without it.  Collective. */
+int bench_try_setting(const char *var, const char *value);
+
 double bench_now(void);
 /* Median of v[0..n), sorting v. */
 double bench_median(double *v, int n);
