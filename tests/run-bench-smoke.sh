@@ -23,7 +23,8 @@ rc=$?
 verdict "bench: bench/run finishes (status $rc)" $rc
 csv="$out/results.csv"
 for t in get_lat put_lat get_bw put_bw atomic_lat get_lat_transport get_bw_transport \
-         read_fault seq_read write_fault memset_bw \
+         read_fault seq_read write_fault memset_bw prepare fault_ways random_access \
+         mpi_own mpi_remote mpi_cold \
          barrier barrier_cached lock busy_target pairs threadtest threadtest_scaling larson \
          larson_scaling remote-free; do
     # Every row of the table has a positive gallocy figure, baseline and ratio.
