@@ -41,8 +41,6 @@ int prot_choose(void);
 int prot_setup(void);
 void prot_fini(void);
 const char *prot_way_name(int way);
-/* Why userfaultfd cannot be used here ("" when it can): for messages and gallocy-info. */
-const char *prot_uffd_unavailable(void);
 
 int prot_map(size_t off, size_t len, int writable);
 int prot_unmap(size_t off, size_t len);

@@ -51,5 +51,23 @@ rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "GALLOCY_PREFETCH=lots is not an integer" || st=1
 verdict "info: a bad value is refused by name" $st
 
+# The fault ways: mprotect is always there; auto takes uffd exactly when uffd is available;
+# text and JSON say the same.
+st=0
+fj=$(echo "$json" | grep '^  "faults": {"available": \[')
+[ -n "$fj" ] || { echo "JSON lacks faults"; st=1; }
+echo "$fj" | grep -q '"mprotect"\], "auto": "' || st=1
+if echo "$fj" | grep -q '\["uffd"'; then auto=uffd; else auto=mprotect; fi
+echo "$fj" | grep -q "\"auto\": \"$auto\"" || { echo "JSON auto is not $auto"; st=1; }
+echo "$text" | grep -q "^  auto      takes: $auto\$" || { echo "text auto is not $auto"; st=1; }
+for w in uffd sigbus mprotect; do
+    in_json=0 in_text=0
+    echo "$fj" | grep -q "\"$w\"," && in_json=1
+    [ $w = mprotect ] && in_json=1
+    echo "$text" | grep -q "^  $w *yes: " && in_text=1
+    [ $in_json -eq $in_text ] || { echo "text and JSON disagree on $w"; st=1; }
+done
+verdict "info: fault ways: mprotect always, auto takes uffd when it is there, text = JSON" $st
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

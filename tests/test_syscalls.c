@@ -153,12 +153,26 @@ static void test_prepare_arguments(void)
     gallocy_free(g);
 }
 
+/* gallocy_faults names the way GALLOCY_FAULTS asked for; for auto, the way gallocy-info says
+ * auto takes on this machine (GALLOCY_TEST_AUTO_FAULTS, set by run-tests.sh from it). */
+static void test_faults_way(void)
+{
+    const char *way = gallocy_faults(), *asked = getenv("GALLOCY_FAULTS");
+    const char *expect = asked && strcmp(asked, "auto") ? asked : getenv("GALLOCY_TEST_AUTO_FAULTS");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(way);
+    CU_ASSERT(!strcmp(way, "uffd") || !strcmp(way, "sigbus") || !strcmp(way, "mprotect"));
+    if (expect && *expect)
+        CU_ASSERT_STRING_EQUAL(way, expect);
+}
+
 void register_syscall_tests(void)
 {
     static const struct cm_test tests[] = {
         {"read(2) into untouched, clean and shared global pages", test_read_into_global},
         {"pwrite, pread, write, send and recv on global memory", test_write_and_sockets},
         {"gallocy_prepare refuses bad arguments", test_prepare_arguments},
+        {"gallocy_faults names the way asked for, or the one gallocy-info says auto takes",
+         test_faults_way},
         {NULL, NULL},
     };
     CM_ADD_SUITE("syscalls", tests);

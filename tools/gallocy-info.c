@@ -1,6 +1,7 @@
 /* gallocy-info: what this gallocy is and what it would do on this machine, like ompi_info or
  * ucx_info: version, build options, transports and which one auto would take, RDMA devices
- * and their NUMA nodes, the topology, and every GALLOCY_* option with its default, current
+ * and their NUMA nodes, the ways of catching faults this kernel allows (GALLOCY_FAULTS) and
+ * which one auto would take, the topology, and every GALLOCY_* option with its default, current
  * value and help (from the table the library parses, src/options.def).  Needs no MPI job.
  *
  *   gallocy-info [--json]
@@ -9,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "numa.h"
 #include "options.h"
 #include "runtime.h"
+#include "uffd_probe.h"
 #include "verbs_device.h"
 
 struct machine {
@@ -24,7 +27,25 @@ struct machine {
     } dev[NUMA_MAX_DEVICES];
     int ndev;
     char dev_error[128]; /* why there are none */
+    /* GALLOCY_FAULTS ways by the library's own probe: why not, "" when available. */
+    char uffd_why[160], sigbus_why[160];
 };
+
+static const char *const fault_way_help[] = {
+    "userfaultfd, served by a thread; system calls and MPI wait for pages",
+    "userfaultfd, served in the faulting thread; system calls need gallocy_prepare",
+    "mprotect and SIGSEGV; works everywhere; a memory map per run of pages",
+};
+
+static void probe_faults(struct machine *m)
+{
+    int fd = uffd_probe_open(0, m->uffd_why, sizeof m->uffd_why);
+    if (fd >= 0)
+        close(fd);
+    fd = uffd_probe_open(1, m->sigbus_why, sizeof m->sigbus_why);
+    if (fd >= 0)
+        close(fd);
+}
 
 /* gallocy-info runs without a job launcher: a fatal message just ends it. */
 _Noreturn void rt_abort(int code)
@@ -97,6 +118,15 @@ static void print_text(const struct machine *m)
         else
             printf("  %-16s NUMA node unknown\n", m->dev[i].name);
     }
+    printf("faults (GALLOCY_FAULTS):\n");
+    const char *no[] = {m->uffd_why, m->sigbus_why, ""}, *names[] = {"uffd", "sigbus", "mprotect"};
+    for (int i = 0; i < 3; i++) {
+        if (*no[i])
+            printf("  %-9s no: %s\n", names[i], no[i]);
+        else
+            printf("  %-9s yes: %s\n", names[i], fault_way_help[i]);
+    }
+    printf("  %-9s takes: %s\n", "auto", *m->uffd_why ? "mprotect" : "uffd");
     printf("topology: %d package(s), %d NUMA node(s), %d core(s), %d PU(s)\n", m->packages,
            m->numa_nodes, m->cores, m->pus);
     printf("options (GALLOCY_*; sizes in bytes):\n");
@@ -125,6 +155,9 @@ static void print_json(const struct machine *m)
         printf(", \"numa_node\": %d}", m->dev[i].numa);
     }
     printf("],\n");
+    printf("  \"faults\": {\"available\": [%s%s\"mprotect\"], \"auto\": \"%s\"},\n",
+           *m->uffd_why ? "" : "\"uffd\", ", *m->sigbus_why ? "" : "\"sigbus\", ",
+           *m->uffd_why ? "mprotect" : "uffd");
     printf("  \"topology\": {\"packages\": %d, \"numa_nodes\": %d, \"cores\": %d, \"pus\": %d},\n",
            m->packages, m->numa_nodes, m->cores, m->pus);
     printf("  \"options\": [");
@@ -150,6 +183,7 @@ int main(int argc, char **argv)
     }
     struct machine m;
     survey(&m);
+    probe_faults(&m);
     if (json)
         print_json(&m);
     else
