@@ -41,6 +41,33 @@ void ip_bufw(struct ip_pins *p, const void *buf, const int *counts, const int *d
 void ip_bytes(struct ip_pins *p, const void *lo, size_t len, int write);
 void ip_drop(struct ip_pins *p);
 
+/* The body of an interposed call: when `when` holds, `pins` (statements filling the pins p_)
+ * makes its global buffers ready, then `call` runs.  A blocking call holds the pins for its
+ * duration; a nonblocking one hands them to the request it makes. */
+#define IP_BLOCKING(when, pins, call)                                                         \
+    do {                                                                                      \
+        struct ip_pins p_ = IP_PINS_NONE;                                                     \
+        if (when)                                                                             \
+            pins;                                                                             \
+        int rc_ = call;                                                                       \
+        ip_drop(&p_);                                                                         \
+        return rc_;                                                                           \
+    } while (0)
+#define IP_NONBLOCKING(when, pins, call, req)                                                 \
+    do {                                                                                      \
+        struct ip_pins p_ = IP_PINS_NONE;                                                     \
+        if (when)                                                                             \
+            pins;                                                                             \
+        int rc_ = call;                                                                       \
+        ip_hand_to_request(&p_, rc_, req);                                                    \
+        return rc_;                                                                           \
+    } while (0)
+/* The same for a call with one buffer (read by MPI, or written when write). */
+#define IP_BLOCKING_1(call, buf, count, dt, write)                                            \
+    IP_BLOCKING(1, ip_buf(&p_, buf, count, dt, write), call)
+#define IP_NONBLOCKING_1(call, buf, count, dt, write, req)                                    \
+    IP_NONBLOCKING(1, ip_buf(&p_, buf, count, dt, write), call, req)
+
 /* After a nonblocking call (rc its result): the request keeps the pins until it
  * completes; they are dropped now if the call failed. */
 void ip_hand_to_request(struct ip_pins *p, int rc, const MPI_Request *req);

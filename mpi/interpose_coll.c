@@ -29,24 +29,8 @@ static int my_rank(MPI_Comm comm)
 
 /* The blocking call holds the pins for its duration, the nonblocking one hands them to its
  * request. */
-#define BLOCKING(pins, call)                                                                  \
-    do {                                                                                      \
-        struct ip_pins p_ = IP_PINS_NONE;                                                     \
-        if (on())                                                                             \
-            pins;                                                                             \
-        int rc_ = call;                                                                       \
-        ip_drop(&p_);                                                                         \
-        return rc_;                                                                           \
-    } while (0)
-#define NONBLOCKING(pins, call, req)                                                          \
-    do {                                                                                      \
-        struct ip_pins p_ = IP_PINS_NONE;                                                     \
-        if (on())                                                                             \
-            pins;                                                                             \
-        int rc_ = call;                                                                       \
-        ip_hand_to_request(&p_, rc_, req);                                                    \
-        return rc_;                                                                           \
-    } while (0)
+#define BLOCKING(pins, call) IP_BLOCKING(on(), pins, call)
+#define NONBLOCKING(pins, call, req) IP_NONBLOCKING(on(), pins, call, req)
 
 /* --- which buffers each collective touches ----------------------------------------------- */
 

@@ -4,108 +4,93 @@
  * not covered; under the uffd way they work all the same. */
 #include "interpose.h"
 
-#define IO(call, buf, count, dt, write)                                                       \
-    do {                                                                                      \
-        struct ip_pins p_ = IP_PINS_NONE;                                                     \
-        ip_buf(&p_, buf, count, dt, write);                                                   \
-        int rc_ = call;                                                                       \
-        ip_drop(&p_);                                                                         \
-        return rc_;                                                                           \
-    } while (0)
-#define IIO(call, buf, count, dt, write, req)                                                 \
-    do {                                                                                      \
-        struct ip_pins p_ = IP_PINS_NONE;                                                     \
-        ip_buf(&p_, buf, count, dt, write);                                                   \
-        int rc_ = call;                                                                       \
-        ip_hand_to_request(&p_, rc_, req);                                                    \
-        return rc_;                                                                           \
-    } while (0)
-
 int MPI_File_read(MPI_File fh, void *buf, int count, MPI_Datatype dt, MPI_Status *st)
 {
-    IO(PMPI_File_read(fh, buf, count, dt, st), buf, count, dt, IP_WRITE);
+    IP_BLOCKING_1(PMPI_File_read(fh, buf, count, dt, st), buf, count, dt, IP_WRITE);
 }
 
 int MPI_File_read_all(MPI_File fh, void *buf, int count, MPI_Datatype dt, MPI_Status *st)
 {
-    IO(PMPI_File_read_all(fh, buf, count, dt, st), buf, count, dt, IP_WRITE);
+    IP_BLOCKING_1(PMPI_File_read_all(fh, buf, count, dt, st), buf, count, dt, IP_WRITE);
 }
 
 int MPI_File_read_at(MPI_File fh, MPI_Offset at, void *buf, int count, MPI_Datatype dt,
                      MPI_Status *st)
 {
-    IO(PMPI_File_read_at(fh, at, buf, count, dt, st), buf, count, dt, IP_WRITE);
+    IP_BLOCKING_1(PMPI_File_read_at(fh, at, buf, count, dt, st), buf, count, dt, IP_WRITE);
 }
 
 int MPI_File_read_at_all(MPI_File fh, MPI_Offset at, void *buf, int count, MPI_Datatype dt,
                          MPI_Status *st)
 {
-    IO(PMPI_File_read_at_all(fh, at, buf, count, dt, st), buf, count, dt, IP_WRITE);
+    IP_BLOCKING_1(PMPI_File_read_at_all(fh, at, buf, count, dt, st), buf, count, dt, IP_WRITE);
 }
 
 int MPI_File_read_shared(MPI_File fh, void *buf, int count, MPI_Datatype dt, MPI_Status *st)
 {
-    IO(PMPI_File_read_shared(fh, buf, count, dt, st), buf, count, dt, IP_WRITE);
+    IP_BLOCKING_1(PMPI_File_read_shared(fh, buf, count, dt, st), buf, count, dt, IP_WRITE);
 }
 
 int MPI_File_read_ordered(MPI_File fh, void *buf, int count, MPI_Datatype dt, MPI_Status *st)
 {
-    IO(PMPI_File_read_ordered(fh, buf, count, dt, st), buf, count, dt, IP_WRITE);
+    IP_BLOCKING_1(PMPI_File_read_ordered(fh, buf, count, dt, st), buf, count, dt, IP_WRITE);
 }
 
 int MPI_File_write(MPI_File fh, const void *buf, int count, MPI_Datatype dt, MPI_Status *st)
 {
-    IO(PMPI_File_write(fh, buf, count, dt, st), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_File_write(fh, buf, count, dt, st), buf, count, dt, IP_READ);
 }
 
 int MPI_File_write_all(MPI_File fh, const void *buf, int count, MPI_Datatype dt,
                        MPI_Status *st)
 {
-    IO(PMPI_File_write_all(fh, buf, count, dt, st), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_File_write_all(fh, buf, count, dt, st), buf, count, dt, IP_READ);
 }
 
 int MPI_File_write_at(MPI_File fh, MPI_Offset at, const void *buf, int count, MPI_Datatype dt,
                       MPI_Status *st)
 {
-    IO(PMPI_File_write_at(fh, at, buf, count, dt, st), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_File_write_at(fh, at, buf, count, dt, st), buf, count, dt, IP_READ);
 }
 
 int MPI_File_write_at_all(MPI_File fh, MPI_Offset at, const void *buf, int count,
                           MPI_Datatype dt, MPI_Status *st)
 {
-    IO(PMPI_File_write_at_all(fh, at, buf, count, dt, st), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_File_write_at_all(fh, at, buf, count, dt, st), buf, count, dt, IP_READ);
 }
 
 int MPI_File_write_shared(MPI_File fh, const void *buf, int count, MPI_Datatype dt,
                           MPI_Status *st)
 {
-    IO(PMPI_File_write_shared(fh, buf, count, dt, st), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_File_write_shared(fh, buf, count, dt, st), buf, count, dt, IP_READ);
 }
 
 int MPI_File_write_ordered(MPI_File fh, const void *buf, int count, MPI_Datatype dt,
                            MPI_Status *st)
 {
-    IO(PMPI_File_write_ordered(fh, buf, count, dt, st), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_File_write_ordered(fh, buf, count, dt, st), buf, count, dt, IP_READ);
 }
 
 int MPI_File_iread(MPI_File fh, void *buf, int count, MPI_Datatype dt, MPI_Request *req)
 {
-    IIO(PMPI_File_iread(fh, buf, count, dt, req), buf, count, dt, IP_WRITE, req);
+    IP_NONBLOCKING_1(PMPI_File_iread(fh, buf, count, dt, req), buf, count, dt, IP_WRITE, req);
 }
 
 int MPI_File_iread_at(MPI_File fh, MPI_Offset at, void *buf, int count, MPI_Datatype dt,
                       MPI_Request *req)
 {
-    IIO(PMPI_File_iread_at(fh, at, buf, count, dt, req), buf, count, dt, IP_WRITE, req);
+    IP_NONBLOCKING_1(PMPI_File_iread_at(fh, at, buf, count, dt, req), buf, count, dt, IP_WRITE,
+                     req);
 }
 
 int MPI_File_iwrite(MPI_File fh, const void *buf, int count, MPI_Datatype dt, MPI_Request *req)
 {
-    IIO(PMPI_File_iwrite(fh, buf, count, dt, req), buf, count, dt, IP_READ, req);
+    IP_NONBLOCKING_1(PMPI_File_iwrite(fh, buf, count, dt, req), buf, count, dt, IP_READ, req);
 }
 
 int MPI_File_iwrite_at(MPI_File fh, MPI_Offset at, const void *buf, int count, MPI_Datatype dt,
                        MPI_Request *req)
 {
-    IIO(PMPI_File_iwrite_at(fh, at, buf, count, dt, req), buf, count, dt, IP_READ, req);
+    IP_NONBLOCKING_1(PMPI_File_iwrite_at(fh, at, buf, count, dt, req), buf, count, dt, IP_READ,
+                     req);
 }

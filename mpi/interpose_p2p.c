@@ -3,26 +3,6 @@
  * part of a page). */
 #include "interpose.h"
 
-/* One buffer, a blocking call: ready and pinned for the call's duration. */
-#define BLOCKING_1(call, buf, count, dt, write)                                               \
-    do {                                                                                      \
-        struct ip_pins p_ = IP_PINS_NONE;                                                     \
-        ip_buf(&p_, buf, count, dt, write);                                                   \
-        int rc_ = call;                                                                       \
-        ip_drop(&p_);                                                                         \
-        return rc_;                                                                           \
-    } while (0)
-
-/* One buffer, a nonblocking call: the request holds the pins until it completes. */
-#define NONBLOCKING_1(call, buf, count, dt, write, req)                                       \
-    do {                                                                                      \
-        struct ip_pins p_ = IP_PINS_NONE;                                                     \
-        ip_buf(&p_, buf, count, dt, write);                                                   \
-        int rc_ = call;                                                                       \
-        ip_hand_to_request(&p_, rc_, req);                                                    \
-        return rc_;                                                                           \
-    } while (0)
-
 /* A persistent request: made ready at each MPI_Start. */
 #define PERSISTENT_1(call, buf, count, dt, write, req)                                        \
     do {                                                                                      \
@@ -33,73 +13,73 @@
 
 int MPI_Send(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
 {
-    BLOCKING_1(PMPI_Send(buf, count, dt, dest, tag, comm), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_Send(buf, count, dt, dest, tag, comm), buf, count, dt, IP_READ);
 }
 
 int MPI_Ssend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
 {
-    BLOCKING_1(PMPI_Ssend(buf, count, dt, dest, tag, comm), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_Ssend(buf, count, dt, dest, tag, comm), buf, count, dt, IP_READ);
 }
 
 int MPI_Bsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
 {
-    BLOCKING_1(PMPI_Bsend(buf, count, dt, dest, tag, comm), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_Bsend(buf, count, dt, dest, tag, comm), buf, count, dt, IP_READ);
 }
 
 int MPI_Rsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
 {
-    BLOCKING_1(PMPI_Rsend(buf, count, dt, dest, tag, comm), buf, count, dt, IP_READ);
+    IP_BLOCKING_1(PMPI_Rsend(buf, count, dt, dest, tag, comm), buf, count, dt, IP_READ);
 }
 
 int MPI_Recv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
              MPI_Status *st)
 {
-    BLOCKING_1(PMPI_Recv(buf, count, dt, src, tag, comm, st), buf, count, dt, IP_WRITE);
+    IP_BLOCKING_1(PMPI_Recv(buf, count, dt, src, tag, comm, st), buf, count, dt, IP_WRITE);
 }
 
 int MPI_Mrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *msg, MPI_Status *st)
 {
-    BLOCKING_1(PMPI_Mrecv(buf, count, dt, msg, st), buf, count, dt, IP_WRITE);
+    IP_BLOCKING_1(PMPI_Mrecv(buf, count, dt, msg, st), buf, count, dt, IP_WRITE);
 }
 
 int MPI_Isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
               MPI_Request *req)
 {
-    NONBLOCKING_1(PMPI_Isend(buf, count, dt, dest, tag, comm, req), buf, count, dt, IP_READ,
-                  req);
+    IP_NONBLOCKING_1(PMPI_Isend(buf, count, dt, dest, tag, comm, req), buf, count, dt, IP_READ,
+                     req);
 }
 
 int MPI_Issend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
                MPI_Request *req)
 {
-    NONBLOCKING_1(PMPI_Issend(buf, count, dt, dest, tag, comm, req), buf, count, dt, IP_READ,
-                  req);
+    IP_NONBLOCKING_1(PMPI_Issend(buf, count, dt, dest, tag, comm, req), buf, count, dt, IP_READ,
+                     req);
 }
 
 int MPI_Ibsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
                MPI_Request *req)
 {
-    NONBLOCKING_1(PMPI_Ibsend(buf, count, dt, dest, tag, comm, req), buf, count, dt, IP_READ,
-                  req);
+    IP_NONBLOCKING_1(PMPI_Ibsend(buf, count, dt, dest, tag, comm, req), buf, count, dt, IP_READ,
+                     req);
 }
 
 int MPI_Irsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
                MPI_Request *req)
 {
-    NONBLOCKING_1(PMPI_Irsend(buf, count, dt, dest, tag, comm, req), buf, count, dt, IP_READ,
-                  req);
+    IP_NONBLOCKING_1(PMPI_Irsend(buf, count, dt, dest, tag, comm, req), buf, count, dt, IP_READ,
+                     req);
 }
 
 int MPI_Irecv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
               MPI_Request *req)
 {
-    NONBLOCKING_1(PMPI_Irecv(buf, count, dt, src, tag, comm, req), buf, count, dt, IP_WRITE,
-                  req);
+    IP_NONBLOCKING_1(PMPI_Irecv(buf, count, dt, src, tag, comm, req), buf, count, dt, IP_WRITE,
+                     req);
 }
 
 int MPI_Imrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *msg, MPI_Request *req)
 {
-    NONBLOCKING_1(PMPI_Imrecv(buf, count, dt, msg, req), buf, count, dt, IP_WRITE, req);
+    IP_NONBLOCKING_1(PMPI_Imrecv(buf, count, dt, msg, req), buf, count, dt, IP_WRITE, req);
 }
 
 int MPI_Sendrecv(const void *sbuf, int scount, MPI_Datatype stype, int dest, int stag,
@@ -118,7 +98,7 @@ int MPI_Sendrecv(const void *sbuf, int scount, MPI_Datatype stype, int dest, int
 int MPI_Sendrecv_replace(void *buf, int count, MPI_Datatype dt, int dest, int stag, int src,
                          int rtag, MPI_Comm comm, MPI_Status *st)
 {
-    BLOCKING_1(PMPI_Sendrecv_replace(buf, count, dt, dest, stag, src, rtag, comm, st), buf,
+    IP_BLOCKING_1(PMPI_Sendrecv_replace(buf, count, dt, dest, stag, src, rtag, comm, st), buf,
                count, dt, IP_WRITE);
 }
 

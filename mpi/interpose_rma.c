@@ -120,14 +120,7 @@ void ip_win_complete(MPI_Win win, int target)
     } while (0)
 /* The request-based ones: until the request completes. */
 #define ORIGIN_REQ(pins, call, target, req)                                                   \
-    do {                                                                                      \
-        struct ip_pins p_ = IP_PINS_NONE;                                                     \
-        if ((target) != MPI_PROC_NULL)                                                        \
-            pins;                                                                             \
-        int rc_ = call;                                                                       \
-        ip_hand_to_request(&p_, rc_, req);                                                    \
-        return rc_;                                                                           \
-    } while (0)
+    IP_NONBLOCKING((target) != MPI_PROC_NULL, pins, call, req)
 
 int MPI_Put(const void *o, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp,
             int tcount, MPI_Datatype ttype, MPI_Win win)

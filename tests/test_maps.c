@@ -94,7 +94,8 @@ static void test_scattered_cache(void)
     size_t pages = region / 4096, per = 4096 / sizeof *p, n = pages / (size_t)nranks;
     if (me == home)
         for (size_t k = 0; k < n; k++)
-            p[(k * (size_t)nranks + (size_t)home) * per] = word(k * (size_t)nranks + (size_t)home, home);
+            p[(k * (size_t)nranks + (size_t)home) * per] =
+                word(k * (size_t)nranks + (size_t)home, home);
     gallocy_barrier();
     int ok = 1;
     if (me == 0) {

@@ -158,7 +158,8 @@ static void test_prepare_arguments(void)
 static void test_faults_way(void)
 {
     const char *way = gallocy_faults(), *asked = getenv("GALLOCY_FAULTS");
-    const char *expect = asked && strcmp(asked, "auto") ? asked : getenv("GALLOCY_TEST_AUTO_FAULTS");
+    const char *expect = asked && strcmp(asked, "auto") ? asked
+                                                        : getenv("GALLOCY_TEST_AUTO_FAULTS");
     CU_ASSERT_PTR_NOT_NULL_FATAL(way);
     CU_ASSERT(!strcmp(way, "uffd") || !strcmp(way, "sigbus") || !strcmp(way, "mprotect"));
     if (expect && *expect)
