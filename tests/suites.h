@@ -10,6 +10,13 @@
 extern MPI_Comm test_comm; /* the tests' own communicator (gallocy uses its own dup) */
 extern int me, nranks;
 
+/* mpi_harness.c: MPI (threads) and test_comm, me, nranks; then gallocy and the CUnit
+ * registry (a failure ends the job with a verdict line); then the registered tests are run,
+ * verdicts over all ranks printed, everything finalized.  Returns the exit status. */
+void harness_mpi_init(int *argc, char ***argv);
+void harness_gallocy_init(void);
+int harness_run_and_finish(void);
+
 void register_alloc_tests(void);
 void register_coherence_tests(void);
 void register_notice_tests(void);

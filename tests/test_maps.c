@@ -13,8 +13,6 @@
 
 #include "suites.h"
 
-MPI_Comm test_comm;
-int me, nranks;
 static size_t region;
 
 static long maps_count(void)
@@ -143,25 +141,12 @@ static size_t parse_size(const char *s)
     return u ? v << (10 * (u - units + 1)) : v;
 }
 
-static void reduce_failures(int *flags, int n)
-{
-    MPI_Allreduce(MPI_IN_PLACE, flags, n, MPI_INT, MPI_MAX, test_comm);
-}
-
 int main(int argc, char **argv)
 {
-    int provided;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-    MPI_Comm_dup(MPI_COMM_WORLD, &test_comm);
-    MPI_Comm_rank(test_comm, &me);
-    MPI_Comm_size(test_comm, &nranks);
+    harness_mpi_init(&argc, &argv);
     const char *env = getenv("GALLOCY_COALLOC_SIZE"); /* the region is the whole of it */
     region = env ? parse_size(env) : (size_t)1 << 30;
-    int rc = gallocy_init(MPI_COMM_WORLD);
-    if (rc) {
-        fprintf(stderr, "gallocy_init: %s\n0 passed, 1 failed\n", gallocy_strerror(rc));
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
+    harness_gallocy_init();
     static const struct cm_test cyclic[] = {
         {"a CYCLIC allocation of the whole collective region, every rank writes and reads",
          test_cyclic_whole_region},
@@ -170,17 +155,10 @@ int main(int argc, char **argv)
         {"one rank caches the pages of one home, scattered, in random order",
          test_scattered_cache},
         {NULL, NULL}};
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        MPI_Abort(MPI_COMM_WORLD, 1);
     const char *which = argc > 1 ? argv[1] : "cyclic";
     if (!strcmp(which, "scattered"))
         CM_ADD_SUITE("maps", scattered);
     else
         CM_ADD_SUITE("maps", cyclic);
-    int failed = cm_run(me, reduce_failures);
-    CU_cleanup_registry();
-    gallocy_finalize();
-    MPI_Comm_free(&test_comm);
-    MPI_Finalize();
-    return failed ? 1 : 0;
+    return harness_run_and_finish();
 }
