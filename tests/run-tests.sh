@@ -5,7 +5,8 @@
 # any failure.
 #   usage: run-tests.sh TESTS_DIR      (MPIRUN may name the launcher; GALLOCY_TEST_NP the
 #                                       rank counts, default "1 2 4"; GALLOCY_TEST_SETTINGS
-#                                       GALLOCY_* settings for every run)
+#                                       GALLOCY_* settings for every run, GALLOCY_TEST_MAPS_NP
+#                                       the rank counts of test_maps cyclic, default "2 4 8")
 dir=${1:-tests}
 MPIRUN=${MPIRUN:-mpirun}
 export MPIRUN
@@ -78,10 +79,14 @@ done
 run "test_gallocy, 2 ranks, GALLOCY_FAULTS=mprotect GALLOCY_NODE_SHARED=0" 900 \
     env GALLOCY_FAULTS=mprotect GALLOCY_NODE_SHARED=0 "$MPIRUN" -x GALLOCY_FAULTS \
     -x GALLOCY_NODE_SHARED -np 2 "$dir/test_gallocy"
+# MPI calls and system calls on global memory with every page through the transport, at 4.
+run "test_gallocy mpi syscalls, 4 ranks, GALLOCY_NODE_SHARED=0" 900 \
+    env GALLOCY_NODE_SHARED=0 "$MPIRUN" -x GALLOCY_NODE_SHARED -np 4 "$dir/test_gallocy" mpi syscalls
 # Page states without a memory map each: a CYCLIC allocation of the whole collective
 # region, and one rank caching 1 GiB of scattered pages (the region made 2 GiB unless the
 # caller set its size), under the default way and under mprotect (which sheds copies).
-for np in 2 4; do
+# GALLOCY_TEST_MAPS_NP: the rank counts of the CYCLIC run (default 2 4 8).
+for np in ${GALLOCY_TEST_MAPS_NP:-2 4 8}; do
     run "test_maps cyclic, $np ranks" 900 "$MPIRUN" -np $np "$dir/test_maps" cyclic
 done
 run "test_maps cyclic, 2 ranks, GALLOCY_FAULTS=mprotect" 900 \
