@@ -3,9 +3,10 @@
 # and no shared memory, using ../shared/fakehosts (network namespaces on this machine; root).
 # One-sided traffic goes over UCX on TCP: Debian's Open MPI needs --mca osc ucx across hosts.
 #   usage: run-fakehosts-tests.sh FAKEHOSTS TESTS_DIR
-# Runs test_gallocy with one rank on each of 2 hosts (every suite) and of 3 hosts (every
-# suite but sync, whose 4-threads-per-rank lock tests take most of 15 minutes when 3 ranks,
-# their service threads and UCX's progress spin over TCP on 2 cores).  Prints
+# Runs test_gallocy with one rank on each of 2 hosts (every suite) and of 3 hosts (alloc,
+# coherence, coalloc, signals, mpi and syscalls: not sync, whose 4-threads-per-rank lock tests
+# take most of 15 minutes when 3 ranks, their service threads and UCX's progress spin over
+# TCP on 2 cores, nor notices).  Prints
 # "N passed, N failed" over all runs.
 fakehosts=$1
 dir=$(cd "${2:-tests}" && pwd)
@@ -32,8 +33,8 @@ run() { # LABEL SECONDS COMMAND...
 # shellcheck disable=SC2086
 run "test_gallocy, 2 hosts, every suite" 900 "$fakehosts" mpirun 1 2 $ucx "$dir/test_gallocy"
 # shellcheck disable=SC2086
-run "test_gallocy, 3 hosts, alloc coherence coalloc signals" 900 \
-    "$fakehosts" mpirun 1 3 $ucx "$dir/test_gallocy" alloc coherence coalloc signals
+run "test_gallocy, 3 hosts, alloc coherence coalloc signals mpi syscalls" 900 \
+    "$fakehosts" mpirun 1 3 $ucx "$dir/test_gallocy" alloc coherence coalloc signals mpi syscalls
 
 echo "=== all runs across hosts"
 echo "$passed passed, $failed failed"
