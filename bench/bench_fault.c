@@ -23,7 +23,7 @@
  *               and stores over a CYCLIC array of the same size, then gallocy_barrier,
  *               updates/s per rank, by way; baseline: the same loop over private memory
  * When the ranks share a node, gallocy copies rank 1's pages from its memory (node.c); the
- * tables then also give the transport's path (GALLOCY_NODE_SHARED=0), rows "..., transport",
+ * tables then also give the transport's path (GALLOCY_NODE_SHARED=0), rows "... (transport)",
  * and the notes the share of pages each path copied.  The settings are read at gallocy_init,
  * so each is measured after re-initialising gallocy in the same process. */
 #include <stdio.h>
@@ -400,7 +400,7 @@ int main(int argc, char **argv)
     }
     rows("", prefetch, &with, &without, &base);
     if (both)
-        rows(", transport", prefetch, &tp_with, &tp_without, &base);
+        rows(" (transport)", prefetch, &tp_with, &tp_without, &base);
     if (bench_wanted("memset_bw")) {
         char param[32];
         snprintf(param, sizeof param, "%zu", bytes);
@@ -411,15 +411,15 @@ int main(int argc, char **argv)
     if (ways_wanted) {
         way_rows(w, "", &base);
         if (both)
-            way_rows(wt, ", transport", &base);
+            way_rows(wt, " (transport)", &base);
     }
     if (bench_wanted("prepare")) {
         bench_table("prepare", "gallocy_prepare of a cold array homed on rank 1, per page",
                     "Call", "us", "bare fault+4K get", 0);
         double bound = base.bare_fault + base.get4k;
-        bench_row("READ, whole array", prep_whole, bound);
-        bench_row("READ, a page a call", prep_single, bound);
-        bench_row("WRITE + release, whole array", prep_write, bound);
+        bench_row("READ: whole array", prep_whole, bound);
+        bench_row("READ: a page a call", prep_single, bound);
+        bench_row("WRITE + release: whole array", prep_write, bound);
         bench_note("GALLOCY_FAULTS=%s; a prepare fetches each run of pages of one home with one "
                    "transfer and one protection change", default_way);
     }

@@ -206,6 +206,10 @@ void bench_table(const char *name, const char *title, const char *param, const c
 
 double bench_row(const char *param, double gallocy, double baseline)
 {
+    if (strpbrk(param, ",\"\n")) { /* the CSV's fields are plain: a label must not split them */
+        fprintf(stderr, "bench: row label \"%s\" has a comma, quote or newline\n", param);
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
     double ratio = table.rate ? baseline / gallocy : gallocy / baseline;
     if (bench_me != 0)
         return ratio;

@@ -27,12 +27,13 @@ for t in get_lat put_lat get_bw put_bw atomic_lat get_lat_transport get_bw_trans
          mpi_own mpi_remote mpi_cold \
          barrier barrier_cached lock busy_target pairs threadtest threadtest_scaling larson \
          larson_scaling remote-free; do
-    # Every row of the table has a positive gallocy figure, baseline and ratio.
+    # Every row of the table has its 7 fields (a comma in a label would shift them), and a
+    # positive gallocy figure, baseline and ratio (compared as numbers).
     rows=$(awk -F, -v t="$t" '$1 == t' "$csv" 2>/dev/null | wc -l)
-    bad=$(awk -F, -v t="$t" '$1 == t && !($4 > 0 && $6 > 0 && $7 > 0)' "$csv" 2>/dev/null |
-          wc -l)
+    bad=$(awk -F, -v t="$t" '$1 == t && !(NF == 7 && $4 + 0 > 0 && $6 + 0 > 0 && $7 + 0 > 0)' \
+          "$csv" 2>/dev/null | wc -l)
     [ "$rows" -gt 0 ] && [ "$bad" -eq 0 ]
-    verdict "bench: table $t: $rows rows, $bad without positive figures" $?
+    verdict "bench: table $t: $rows rows, $bad not 7 fields with positive figures" $?
 done
 # The baseline is the transport's own.
 want="MPI_Get+flush"
