@@ -75,6 +75,11 @@ long rt_allreduce_min(long v)
     return r;
 }
 
+void rt_allreduce_or(unsigned long *words, size_t n)
+{
+    PMPI_Allreduce(MPI_IN_PLACE, words, (int)n, MPI_UNSIGNED_LONG, MPI_BOR, comm);
+}
+
 int rt_node_leader(void)
 {
     MPI_Comm node;

@@ -14,6 +14,8 @@ void rt_allgather(const void *in, void *out, size_t len);
 void rt_alltoall(const void *in, void *out, size_t len);
 long rt_allreduce_max(long v);
 long rt_allreduce_min(long v);
+/* words[i] becomes the bitwise OR of every rank's words[i] (the same result on every rank). */
+void rt_allreduce_or(unsigned long *words, size_t n);
 /* Collective: the lowest rank of those that share this rank's node (its shared memory). */
 int rt_node_leader(void);
 /* Ends the whole job (every rank) with this exit code; usable before init and from any thread. */

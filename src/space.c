@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "addr_agree.h"
 #include "coalloc.h"
 #include "gallocy.h"
 #include "log.h"
@@ -23,49 +24,34 @@
 
 struct space sp = {.fd = -1};
 
-enum { AGREE_ROUNDS = 16 };
-#define BASE_ALIGN ((size_t)2 << 20)
+enum { AGREE_ROUNDS = 4 };
 
-/* Every rank in turn proposes an address its kernel found free; the others try to reserve it
- * there without replacing anything.  The first proposal every rank could take wins. */
-static char *agree_on_base(size_t range)
+/* Maps the application view of the memfd (absent until touched) at a base free in every rank
+ * (addr_agree.c), the same on all.  Another thread of the process (MPI's, UCX's) may map
+ * something there between the survey and the mapping: then every rank lets go and surveys
+ * again.  1 when mapped; 0 when no common range is long enough (*c says the largest) or the
+ * races went on. */
+static int map_view_at_agreed_base(struct addr_choice *c, int *raced)
 {
+    *raced = 0;
     for (int round = 0; round < AGREE_ROUNDS; round++) {
-        int proposer = round % sp.nranks;
-        void *mine = MAP_FAILED;
-        uintptr_t cand = 0;
-        int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-        if (sp.rank == proposer) {
-            /* Aligned, so that superblocks and huge pages line up with addresses, not just
-             * with offsets: reserve with slack and give back both ends. */
-            char *wide = mmap(NULL, range + BASE_ALIGN, PROT_NONE, flags, -1, 0);
-            if (wide != MAP_FAILED) {
-                cand = ((uintptr_t)wide + BASE_ALIGN - 1) & ~(uintptr_t)(BASE_ALIGN - 1);
-                size_t head = cand - (uintptr_t)wide;
-                if (head)
-                    munmap(wide, head);
-                if (BASE_ALIGN - head)
-                    munmap((char *)cand + range, BASE_ALIGN - head);
-                mine = (void *)cand;
-            }
+        *c = addr_agree(sp.range);
+        if (!c->base)
+            return 0;
+        void *v = mmap((void *)c->base, sp.range, PROT_NONE,
+                       MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, sp.fd, 0);
+        long ok = v != MAP_FAILED && (uintptr_t)v == c->base;
+        if (v != MAP_FAILED && !ok) /* a kernel before 4.17 took the address as a hint */
+            munmap(v, sp.range);
+        if (rt_allreduce_min(ok)) {
+            sp.base = (char *)c->base;
+            return 1;
         }
-        rt_bcast(&cand, sizeof cand, proposer);
-        if (cand == 0)
-            continue;
-        if (sp.rank != proposer) {
-            mine = mmap((void *)cand, range, PROT_NONE, flags | MAP_FIXED_NOREPLACE, -1, 0);
-            if (mine != MAP_FAILED && (uintptr_t)mine != cand) { /* kernel ignored the flag */
-                munmap(mine, range);
-                mine = MAP_FAILED;
-            }
-        }
-        long ok = mine != MAP_FAILED;
-        if (rt_allreduce_min(ok))
-            return (char *)cand;
         if (ok)
-            munmap(mine, range);
+            munmap(v, sp.range);
+        *raced = 1;
     }
-    return NULL;
+    return 0;
 }
 
 int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size)
@@ -82,11 +68,6 @@ int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size)
 
     sp.fd = memfd_create("gallocy", MFD_CLOEXEC);
     long ok = sp.fd >= 0 && ftruncate(sp.fd, (off_t)sp.total) == 0;
-    if (ok) {
-        sp.alias = mmap(NULL, sp.total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-                        sp.fd, 0);
-        ok = sp.alias != MAP_FAILED;
-    }
     if (!rt_allreduce_min(ok)) {
         if (!ok)
             log_error("gallocy_init", "cannot create the %zu-byte backing of the heap: %s; "
@@ -94,20 +75,36 @@ int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size)
         space_fini();
         return -ENOMEM;
     }
-    sp.base = agree_on_base(sp.range);
-    if (!sp.base) {
-        if (sp.rank == 0)
-            log_error("gallocy_init", "the ranks found no address range of %zu bytes free in "
-                      "all of them after %d tries; lower GALLOCY_HEAP_SIZE or "
-                      "GALLOCY_COALLOC_SIZE", sp.range, AGREE_ROUNDS);
+    /* The view first, before this rank maps anything else of its own (the alias is as large
+     * as the range). */
+    struct addr_choice c;
+    int raced;
+    if (!map_view_at_agreed_base(&c, &raced)) {
+        if (sp.rank == 0 && raced)
+            log_error("gallocy_init", "the ranks agreed on a free address range of %zu bytes "
+                      "%d times, and each time another thread had mapped memory into it on some "
+                      "rank before it could be reserved", sp.range, AGREE_ROUNDS);
+        else if (sp.rank == 0)
+            log_error("gallocy_init", "no address range of %zu bytes (%d ranks x "
+                      "GALLOCY_HEAP_SIZE %zu + GALLOCY_COALLOC_SIZE %zu) is free in every rank: "
+                      "the largest free in all is %zu bytes at %p-%p; lower GALLOCY_HEAP_SIZE "
+                      "or GALLOCY_COALLOC_SIZE", sp.range, sp.nranks, heap_size, coalloc_size,
+                      c.gap_len, (void *)c.gap_lo, (void *)(c.gap_lo + c.gap_len));
         space_fini();
         return -GALLOCY_ERR_ADDRESS_SPACE;
     }
-    /* Replace our own reservation with the memfd view: absent (cached) until touched ... */
-    if (mmap(sp.base, sp.range, PROT_NONE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, sp.fd, 0) ==
-        MAP_FAILED)
-        log_fatal("gallocy_init", "mapping the global range failed: %s", strerror(errno));
-    /* ... except this rank's home segment, which is plain local memory. */
+    sp.alias = mmap(NULL, sp.total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, sp.fd, 0);
+    ok = sp.alias != MAP_FAILED;
+    if (!rt_allreduce_min(ok)) {
+        if (!ok)
+            log_error("gallocy_init", "cannot map the %zu-byte backing of the heap a second "
+                      "time: %s; lower GALLOCY_HEAP_SIZE or GALLOCY_COALLOC_SIZE", sp.total,
+                      strerror(errno));
+        space_fini();
+        return -ENOMEM;
+    }
+    /* The view is absent (cached) until touched, except this rank's home segment, which is
+     * plain local memory. */
     if (mprotect(sp.base + space_my_heap_off(), sp.heap_size, PROT_READ | PROT_WRITE) != 0)
         log_fatal("gallocy_init", "mapping the home segment failed: %s", strerror(errno));
     vg_accessible(sp.base, sp.range); /* gallocy serves its faults (vg.h) */

@@ -1,13 +1,17 @@
 /* test_unit: pieces of the core tested alone, without MPI: diffs, page runs, options,
- * size classes. */
+ * size classes, the address agreement (with the other ranks simulated). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "addr_agree.h"
 #include "cunit_main.h"
 #include "diff.h"
 #include "options.h"
 #include "pagerun.h"
+#include "runtime.h"
 
 struct runs {
     size_t off[64], len[64];
@@ -165,6 +169,68 @@ static void test_options(void)
     unsetenv("GALLOCY_STATS");
 }
 
+/* The runtime's reduction, as if one other rank had the granules marked in other_busy. */
+enum { BITS = 8 * (int)sizeof(unsigned long) };
+static unsigned long other_busy[(ADDR_USER_TOP >> ADDR_GRANULE_SHIFT) / BITS];
+
+void rt_allreduce_or(unsigned long *words, size_t n)
+{
+    CU_ASSERT_EQUAL(n, sizeof other_busy / sizeof other_busy[0]);
+    for (size_t i = 0; i < n; i++)
+        words[i] |= other_busy[i];
+}
+
+static void other_rank_uses(uintptr_t lo, size_t len)
+{
+    for (uintptr_t g = lo >> ADDR_GRANULE_SHIFT; g < (lo + len) >> ADDR_GRANULE_SHIFT; g++)
+        other_busy[g / BITS] |= 1UL << (g % BITS);
+}
+
+/* No line of /proc/self/maps overlaps [lo, lo+len). */
+static int free_here(uintptr_t lo, size_t len)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int ok = f != NULL;
+    while (ok && fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) == 2 && a < lo + len && lo < b)
+            ok = 0;
+    }
+    if (f)
+        fclose(f);
+    return ok;
+}
+
+/* The base is aligned, free here and reservable; another rank's mappings are avoided; a range
+ * larger than any common gap gets no base and the largest gap. */
+static void test_addr_agree(void)
+{
+    const size_t range = (size_t)64 << 30;
+    memset(other_busy, 0, sizeof other_busy);
+    struct addr_choice c = addr_agree(range);
+    CU_ASSERT_FATAL(c.base != 0);
+    CU_ASSERT_EQUAL(c.base % ((uintptr_t)1 << ADDR_GRANULE_SHIFT), 0);
+    CU_ASSERT(c.base >= c.gap_lo && c.base + range <= c.gap_lo + c.gap_len);
+    CU_ASSERT(free_here(c.base, range));
+    void *v = mmap((void *)c.base, range, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    CU_ASSERT_EQUAL((uintptr_t)v, c.base);
+    if (v != MAP_FAILED)
+        munmap(v, range);
+    /* Another rank has mappings all over this choice: the next one keeps clear of them. */
+    other_rank_uses(c.base, range);
+    struct addr_choice d = addr_agree(range);
+    CU_ASSERT_FATAL(d.base != 0);
+    CU_ASSERT(d.base + range <= c.base || c.base + range <= d.base);
+    CU_ASSERT(free_here(d.base, range));
+    /* More than the whole address space: no base, and the largest common gap, smaller. */
+    struct addr_choice e = addr_agree((size_t)ADDR_USER_TOP);
+    CU_ASSERT_EQUAL(e.base, 0);
+    CU_ASSERT(e.gap_len > 0 && e.gap_len < (size_t)ADDR_USER_TOP);
+    memset(other_busy, 0, sizeof other_busy);
+}
+
 int main(void)
 {
     static const struct cm_test tests[] = {
@@ -173,6 +239,8 @@ int main(void)
         {"pagerun: split, align, coalesce", test_pagerun},
         {"pagerun: random, never twice", test_pagerun_random},
         {"options: sizes, defaults, errors", test_options},
+        {"addr_agree: a base free here and on the other ranks, or the largest gap",
+         test_addr_agree},
         {NULL, NULL}};
     return cm_main("unit", tests);
 }
