@@ -6,7 +6,9 @@
 #   usage: run-tests.sh TESTS_DIR      (MPIRUN may name the launcher; GALLOCY_TEST_NP the
 #                                       rank counts, default "1 2 4"; GALLOCY_TEST_SETTINGS
 #                                       GALLOCY_* settings for every run, GALLOCY_TEST_MAPS_NP
-#                                       the rank counts of test_maps cyclic, default "2 4 8")
+#                                       the rank counts of test_maps cyclic, default "2 4 8";
+#                                       GALLOCY_TEST_INIT_NP those of the start-up runs with
+#                                       the default sizes, default "64 128")
 dir=${1:-tests}
 MPIRUN=${MPIRUN:-mpirun}
 export MPIRUN
@@ -102,6 +104,31 @@ for policy in local auto interleave none; do
 done
 run "numa placement, live, unbound ranks" 120 "$MPIRUN" -np 2 --bind-to none "$dir/test_numa_live"
 run "bad input (death cases)" 900 "$dir/test_death"
+# Start-up at scale: gallocy_init with the default sizes (1 GiB a rank and 1 GiB collective:
+# 65 and 129 GiB of address space each) at 64 and 128 oversubscribed ranks, 5 jobs each, under
+# this machine's address randomisation; every rank must greet.  GALLOCY_TEST_INIT_NP: the rank
+# counts ("" skips, as the VM's run does: 128 emulated ranks would take most of an hour).
+aslr=$(cat /proc/sys/kernel/randomize_va_space 2>/dev/null || echo unknown)
+init_np=${GALLOCY_TEST_INIT_NP-64 128}
+[ -n "$init_np" ] || echo "=== skip init at 64 and 128 ranks: GALLOCY_TEST_INIT_NP is empty"
+for np in $init_np; do
+    echo "=== init at $np ranks, default sizes, 5 jobs (kernel.randomize_va_space=$aslr)"
+    good=0
+    for i in 1 2 3 4 5; do
+        env -u GALLOCY_HEAP_SIZE -u GALLOCY_COALLOC_SIZE timeout 300 "$MPIRUN" -np "$np" \
+            "$dir/../examples/hello" >"$log" 2>&1
+        rc=$?
+        greeted=$(grep -c '^hello from rank' "$log")
+        if [ $rc -eq 0 ] && [ "$greeted" -eq "$np" ]; then
+            good=$((good + 1))
+        else
+            echo "job $i: status $rc, $greeted of $np ranks greeted:"
+            grep -v '^hello from rank' "$log" | head -n 5
+        fi
+    done
+    [ $good -eq 5 ]
+    verdict "init at $np ranks, default sizes: $good of 5 jobs (randomize_va_space=$aslr)" $?
+done
 # valgrind (memcheck) over the suites that do not crash on purpose (signals kills forked
 # children, and valgrind's children do not die of it), with the suppressions gallocy ships:
 # any error report fails the run (--error-exitcode).  The register option makes valgrind's

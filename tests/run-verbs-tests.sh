@@ -68,7 +68,8 @@ expect_death "RLIMIT_MEMLOCK too small: init fails, saying how much is needed" 3
 echo "=== the whole suite over verbs"
 # GALLOCY_NODE_SHARED=0: the ranks share the VM, and faults would copy pages from memory.
 GALLOCY_TEST_SETTINGS="GALLOCY_TRANSPORT=verbs GALLOCY_NODE_SHARED=0 GALLOCY_HEAP_SIZE=64M \
-GALLOCY_COALLOC_SIZE=64M" GALLOCY_TEST_NP="2 4" GALLOCY_TEST_MAPS_NP="2 4" sh "$src/run-tests.sh" "$dir" >"$log" 2>&1
+GALLOCY_COALLOC_SIZE=64M" GALLOCY_TEST_NP="2 4" GALLOCY_TEST_MAPS_NP="2 4" \
+GALLOCY_TEST_INIT_NP="" sh "$src/run-tests.sh" "$dir" >"$log" 2>&1
 rc=$?
 cat "$log"
 tally "the whole suite over verbs" $rc "$log"
