@@ -29,7 +29,6 @@ struct dirty {
     size_t page;
     unsigned char *twin;  /* NULL for an own home-dirty page: it is written in place */
     unsigned char *fresh; /* during a write back of a pinned page: its snapshot */
-    int absent;           /* during a write back: made absent, not read-only (below) */
 };
 
 /* Arrays grow with mremap and twins come from mmap'd chunks: the fault handler adds to both,
@@ -184,8 +183,7 @@ static size_t shed(size_t ex, size_t exn)
 }
 
 /* Changes the protection of [page, page+n); on the mprotect way, a shortage of maps sheds
- * clean pages and tries again once. */
-/* The same, but 0 or -ENOMEM after the shedding: the caller has another way. */
+ * clean pages and tries again once: 0, or -ENOMEM still (the caller has another way). */
 static int protect_or_shed(enum how how, size_t page, size_t n)
 {
     if (n == 0 || call_prot(how, page, n) == 0)
@@ -194,6 +192,7 @@ static int protect_or_shed(enum how how, size_t page, size_t n)
     return call_prot(how, page, n);
 }
 
+/* The same where there is no other way: a shortage of maps left after shedding is fatal. */
 static void protect(enum how how, size_t page, size_t n)
 {
     if (protect_or_shed(how, page, n) == 0)
@@ -242,7 +241,7 @@ static void add_dirty(size_t page, unsigned char *twin, uint8_t state)
 {
     if (ndirty == dirty_cap)
         dirty = vec_grow(dirty, &dirty_cap, sizeof *dirty, "page-cache bookkeeping");
-    dirty[ndirty++] = (struct dirty){page, twin, NULL, 0};
+    dirty[ndirty++] = (struct dirty){page, twin, NULL};
     cache_state[page] = state;
 }
 
@@ -377,7 +376,8 @@ void cache_write_back(void)
      * When the mprotect way runs out of memory maps even after shedding (dirty copies
      * scattered among plain own pages: each read-only one would be a map), the runs are
      * made absent instead, which merges them with their shed neighbours: their copies are
-     * dropped once written back. */
+     * dropped once written back.  cache_lock is held throughout, so pins do not change, and
+     * absent with a page's pin count says what became of it. */
     int absent = 0;
     for (size_t i = 0; i < ndirty;) {
         if (pins[dirty[i].page]) {
@@ -388,15 +388,14 @@ void cache_write_back(void)
         while (j < ndirty && dirty[j].page == dirty[j - 1].page + 1 && !pins[dirty[j].page])
             j++;
         if (!absent && protect_or_shed(MAKE_RO, dirty[i].page, j - i) != 0) {
+            log_verbose(1, "write back: out of memory maps (vm.max_map_count); the unpinned of "
+                        "%zu dirty pages go absent, not read-only", ndirty);
             absent = 1;
             i = 0; /* the runs write-protected so far go absent too: each is a map */
             continue;
         }
-        if (absent && !dirty[i].absent) {
+        if (absent)
             protect(UNMAP, dirty[i].page, j - i);
-            for (size_t k = i; k < j; k++)
-                dirty[k].absent = 1;
-        }
         i = j;
     }
     size_t pages = 0;
@@ -425,7 +424,7 @@ void cache_write_back(void)
                 d.fresh = NULL;
             }
             dirty[kept++] = d;
-        } else if (d.absent) { /* dropped for want of maps (above) */
+        } else if (absent) { /* dropped for want of maps (above) */
             if (d.twin)
                 twin_release(d.twin);
             cache_tracked -= (*st & PS_TRACKED) != 0;
