@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "options.h"
 #include "suites.h"
 
 static size_t region;
@@ -26,6 +27,18 @@ static long maps_count(void)
         n += c == '\n';
     fclose(f);
     return n;
+}
+
+static long max_map_count(void)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    long v = 65530;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = 65530;
+        fclose(f);
+    }
+    return v;
 }
 
 static int uffd(void)
@@ -122,8 +135,10 @@ static void test_scattered_cache(void)
             CU_ASSERT(after - before < 64);
             CU_ASSERT_EQUAL(c.read_faults - b.read_faults, 0); /* all n copies were kept */
             CU_ASSERT(b.read_faults - a.read_faults <= n);
-        } else {
-            CU_ASSERT(after <= 65530 + 64); /* it lived within the limit */
+        } else if ((long)n > max_map_count()) {
+            /* More copies than the process may have maps: it lived by shedding some. */
+            CU_ASSERT(b.invalidations - a.invalidations > 0);
+            CU_ASSERT(c.read_faults - b.read_faults > 0);
         }
         free(order);
     }
@@ -132,21 +147,18 @@ static void test_scattered_cache(void)
     gallocy_cofree(p);
 }
 
-/* "512M", "2G": as gallocy reads GALLOCY_COALLOC_SIZE. */
-static size_t parse_size(const char *s)
-{
-    char *end;
-    size_t v = strtoull(s, &end, 10);
-    const char *units = "KMGT", *u = *end ? strchr(units, *end & ~0x20) : NULL;
-    return u ? v << (10 * (u - units + 1)) : v;
-}
-
 int main(int argc, char **argv)
 {
     harness_mpi_init(&argc, &argv);
-    const char *env = getenv("GALLOCY_COALLOC_SIZE"); /* the region is the whole of it */
-    region = env ? parse_size(env) : (size_t)1 << 30;
     harness_gallocy_init();
+    /* The region is the whole collective area: its size as gallocy read it (the same table
+     * and parser, linked in). */
+    char err[256];
+    if (opt_load(err, sizeof err) != 0) {
+        fprintf(stderr, "test_maps: %s\n0 passed, 1 failed\n", err);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    region = opt.coalloc_size;
     static const struct cm_test cyclic[] = {
         {"a CYCLIC allocation of the whole collective region, every rank writes and reads",
          test_cyclic_whole_region},
