@@ -37,6 +37,12 @@ static const char *const fault_way_help[] = {
     "mprotect and SIGSEGV; works everywhere; a memory map per run of pages",
 };
 
+/* What GALLOCY_FAULTS=auto takes (prot_choose's rule): uffd where it works, else mprotect. */
+static const char *faults_auto(const struct machine *m)
+{
+    return *m->uffd_why ? "mprotect" : "uffd";
+}
+
 static void probe_faults(struct machine *m)
 {
     int fd = uffd_probe_open(0, m->uffd_why, sizeof m->uffd_why);
@@ -126,7 +132,7 @@ static void print_text(const struct machine *m)
         else
             printf("  %-9s yes: %s\n", names[i], fault_way_help[i]);
     }
-    printf("  %-9s takes: %s\n", "auto", *m->uffd_why ? "mprotect" : "uffd");
+    printf("  %-9s takes: %s\n", "auto", faults_auto(m));
     printf("topology: %d package(s), %d NUMA node(s), %d core(s), %d PU(s)\n", m->packages,
            m->numa_nodes, m->cores, m->pus);
     printf("options (GALLOCY_*; sizes in bytes):\n");
@@ -157,7 +163,7 @@ static void print_json(const struct machine *m)
     printf("],\n");
     printf("  \"faults\": {\"available\": [%s%s\"mprotect\"], \"auto\": \"%s\"},\n",
            *m->uffd_why ? "" : "\"uffd\", ", *m->sigbus_why ? "" : "\"sigbus\", ",
-           *m->uffd_why ? "mprotect" : "uffd");
+           faults_auto(m));
     printf("  \"topology\": {\"packages\": %d, \"numa_nodes\": %d, \"cores\": %d, \"pus\": %d},\n",
            m->packages, m->numa_nodes, m->cores, m->pus);
     printf("  \"options\": [");
