@@ -139,24 +139,29 @@ void *coalloc_alloc(size_t size, int place)
     /* Every page is absent until touched, this rank's own too (its first touch maps it):
      * a page-cyclic allocation costs no protection change per page. */
     long open = prot_region_open(sp.coalloc_off + (size_t)page * GPAGE, n * GPAGE) == 0;
+    /* The slot is taken before the lock goes, so that no other call can take it meanwhile. */
+    recs[k] = (struct placement){(size_t)page, n, place, 1};
+    if (k == nrecs)
+        nrecs++;
     futex_unlock(&cache_lock); /* no collective with the fault handler's lock held */
     int all = (int)rt_allreduce_min(open); /* the same answer everywhere */
     futex_lock(&cache_lock);
     if (!all) {
+        recs[k].used = 0;
         if (open)
             prot_region_close(sp.coalloc_off + (size_t)page * GPAGE, n * GPAGE);
         pagerun_free(&region, (size_t)page, n);
+        size_t held = 0;
+        for (size_t i = 0; i < nrecs; i++)
+            held += recs[i].used;
         futex_unlock(&cache_lock);
         if (!open)
             log_error(call, "this process is out of memory maps (vm.max_map_count, %zu "
                       "allocations held); free some with gallocy_cofree, or raise it (sysctl -w "
-                      "vm.max_map_count=1048576)", nrecs);
+                      "vm.max_map_count=1048576)", held);
         errno = ENOMEM;
         return NULL;
     }
-    recs[k] = (struct placement){(size_t)page, n, place, 1};
-    if (k == nrecs)
-        nrecs++;
     futex_unlock(&cache_lock);
     return sp.base + sp.coalloc_off + (size_t)page * GPAGE;
 }
