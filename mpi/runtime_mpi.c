@@ -80,16 +80,21 @@ void rt_allreduce_or(unsigned long *words, size_t n)
     PMPI_Allreduce(MPI_IN_PLACE, words, (int)n, MPI_UNSIGNED_LONG, MPI_BOR, comm);
 }
 
-int rt_node_leader(void)
+int rt_node_ranks(int *leader)
 {
     MPI_Comm node;
-    int leader = rank;
+    int n = 1;
+    *leader = rank;
     if (PMPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) !=
         MPI_SUCCESS)
-        return rank; /* alone, as far as gallocy knows */
-    PMPI_Allreduce(&rank, &leader, 1, MPI_INT, MPI_MIN, node);
+        return 1; /* alone, as far as gallocy knows */
+    if (PMPI_Allreduce(&rank, leader, 1, MPI_INT, MPI_MIN, node) != MPI_SUCCESS ||
+        PMPI_Comm_size(node, &n) != MPI_SUCCESS) {
+        *leader = rank;
+        n = 1;
+    }
     PMPI_Comm_free(&node);
-    return leader;
+    return n;
 }
 
 _Noreturn void rt_abort(int code)

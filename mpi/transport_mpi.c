@@ -199,11 +199,11 @@ static struct tp_ops mpi_ops = {
     .fini = mpi_fini,
 };
 
-int tp_mpi_create(void *base, size_t size, uint64_t wake_offset, const struct tp_ops **out)
+int tp_mpi_create(void *base, size_t size, uint64_t meta_off, const struct tp_ops **out)
 {
     region = base;
     me = rt_rank();
-    wake_off = wake_offset;
+    wake_off = meta_off; /* the first word of the backend's metadata */
     seen_waits = __atomic_load_n(&waits, __ATOMIC_RELAXED);
     seen_wake = __atomic_load_n((uint64_t *)(region + wake_off), __ATOMIC_RELAXED);
     quiet_since_us = now_us();

@@ -35,6 +35,12 @@ static int discard_pages(size_t page, size_t n)
     return space_discard(space_my_heap_off() + page * GPAGE, n * GPAGE, 0);
 }
 
+static int expose_pages(size_t page, size_t n, int quiet)
+{
+    return tp_expose(space_my_heap_off() + page * GPAGE, n * GPAGE,
+                     quiet ? NULL : "gallocy_malloc");
+}
+
 int alloc_init(void)
 {
     struct segment_config c = {
@@ -42,6 +48,7 @@ int alloc_init(void)
         .npages = sp.heap_size / GPAGE,
         .page_info = (uint32_t *)(sp.alias + pageinfo_meta_off()),
         .discard = discard_pages,
+        .expose = expose_pages,
         .retain_pages = opt.heap_retain / GPAGE,
     };
     if (segment_init(&c) || heap_init())

@@ -14,6 +14,7 @@
 #include "prot.h"
 #include "runtime.h"
 #include "space.h"
+#include "transport.h"
 
 struct placement {
     size_t page, n; /* pages from the region start */
@@ -71,6 +72,26 @@ int coalloc_home_run(size_t off, size_t *run_end)
     }
     *run_end = off;
     return -1;
+}
+
+/* The pages of an allocation this rank homes lie in [*first, *end) (empty when none). */
+static void homed_span(const struct placement *r, size_t *first, size_t *end)
+{
+    size_t nr = (size_t)sp.nranks, me = (size_t)sp.rank, stretch;
+    *first = *end = 0;
+    if (r->place == GALLOCY_CYCLIC) {
+        if (me < r->n) {
+            *first = me;
+            *end = r->n - (r->n - 1 - me) % nr;
+        }
+        return;
+    }
+    for (size_t i = 0; i < r->n; i = stretch) /* blocked or one rank: one stretch at most */
+        if ((size_t)home_in(r, i, &stretch) == me) {
+            *first = i;
+            *end = stretch;
+            return;
+        }
 }
 
 struct coalloc_args {
@@ -143,8 +164,14 @@ void *coalloc_alloc(size_t size, int place)
     recs[k] = (struct placement){(size_t)page, n, place, 1};
     if (k == nrecs)
         nrecs++;
-    futex_unlock(&cache_lock); /* no collective with the fault handler's lock held */
-    int all = (int)rt_allreduce_min(open); /* the same answer everywhere */
+    futex_unlock(&cache_lock); /* no collective, nor registration, with it held */
+    /* Other ranks address the pages this rank homes: a registering transport pins them
+     * (what it pins stays pinned after a cofree, for the next allocation there). */
+    size_t first, end;
+    homed_span(&recs[k], &first, &end);
+    int exposed = !open || tp_expose(sp.coalloc_off + ((size_t)page + first) * GPAGE,
+                                     (end - first) * GPAGE, call) == 0;
+    int all = (int)rt_allreduce_min(open && exposed); /* the same answer everywhere */
     futex_lock(&cache_lock);
     if (!all) {
         recs[k].used = 0;

@@ -190,15 +190,18 @@ int core_init(void)
         core_fini();
         return rc;
     }
-    /* What other ranks address: this rank's home segment, the collective region (each rank
-     * homes part of it) and the metadata.  Cached copies of other ranks' pages are private. */
-    struct tp_range exposed[3] = {{space_my_heap_off(), sp.heap_size}};
-    int nexposed = 1;
+    /* What other ranks address: the metadata from the start; this rank's home segment and
+     * the collective region (each rank homes part of it) as the allocators hand them out.
+     * Cached copies of other ranks' pages are private. */
+    struct tp_range exposed[3] = {{sp.meta_off, sp.meta_size, 0},
+                                  {space_my_heap_off(), sp.heap_size, 1}};
+    int nexposed = 2;
     if (sp.coalloc_size)
-        exposed[nexposed++] = (struct tp_range){sp.coalloc_off, sp.coalloc_size};
-    exposed[nexposed++] = (struct tp_range){sp.meta_off, sp.meta_size};
+        exposed[nexposed++] = (struct tp_range){sp.coalloc_off, sp.coalloc_size, 1};
     /* Collective, agreed inside; the device placement found nearest is a preference. */
-    rc = tp_init(sp.alias, sp.total, exposed, nexposed, numa_chosen.device);
+    rc = tp_init(sp.alias, sp.total, exposed, nexposed,
+                 sp.meta_off + meta_transport_off((size_t)opt.remote_free_slots),
+                 numa_chosen.device);
     if (!rc)
         rc = agree(svc_start());
     if (!rc)

@@ -5,22 +5,27 @@
 #include <stddef.h>
 
 #include "space.h"
+#include "transport.h"
 
 #define META_RFQ_HEAD 0    /* u64: remote frees reserved (fetch-add by senders) */
 #define META_RFQ_TAIL 64   /* u64: remote frees consumed (stored by the owner) */
 #define META_SCRATCH 128   /* 2 x u64: the transport's start-up self-test */
 #define META_NOTICE_COUNT 192 /* u64: write notices published (see notice.c) */
-#define META_PROGRESS_WAKE 224 /* u64: written by ranks that waited on this one's progress */
 #define META_RFQ_SLOTS 256 /* slots x u64: freed addresses, 0 = empty */
 
 static inline size_t meta_round(size_t x)
 {
     return (x + GPAGE - 1) / GPAGE * GPAGE;
 }
-/* Offset (from meta start) of the page table of the rank's heap: one u32 per heap page. */
-static inline size_t meta_pageinfo_off(size_t slots)
+/* Offset (from meta start) of the transport's own TP_META_BYTES. */
+static inline size_t meta_transport_off(size_t slots)
 {
     return meta_round(META_RFQ_SLOTS + slots * 8);
+}
+/* Then the page table of the rank's heap: one u32 per heap page. */
+static inline size_t meta_pageinfo_off(size_t slots)
+{
+    return meta_transport_off(slots) + meta_round(TP_META_BYTES);
 }
 /* Then the ring of write notices (u64 runs), then one ring of announcements per home. */
 enum { META_NOTICE_SLOTS = 8192, META_ANNOUNCE_SLOTS = 2048 };

@@ -64,7 +64,9 @@ static int map_rank(int r, const struct node_card *c)
 void node_init(void)
 {
     int n = sp.nranks;
-    struct node_card mine = {rt_node_leader(), (int32_t)getpid(), sp.fd};
+    int leader;
+    rt_node_ranks(&leader);
+    struct node_card mine = {leader, (int32_t)getpid(), sp.fd};
     struct node_card *cards = malloc((size_t)n * sizeof *cards);
     if (!cards) /* ends the job: the other ranks wait in the allgather */
         log_fatal("gallocy_init", "out of memory for %d ranks' node cards", n);

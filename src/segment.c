@@ -17,6 +17,7 @@ static pthread_mutex_t seg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pagerun runs;
 static struct segment_config cfg;
 static size_t high_water; /* pages below it may be backed */
+static size_t exposed;    /* pages below it are addressable by other ranks: never lowered */
 static size_t freed_since_trim;
 static uint64_t large_pages, trimmed_pages; /* atomic for readers */
 
@@ -26,7 +27,7 @@ int segment_init(const struct segment_config *c)
     segment_page_info = c->page_info;
     segment_base = c->base;
     segment_npages = c->npages;
-    high_water = freed_since_trim = 0;
+    high_water = freed_since_trim = exposed = 0;
     large_pages = trimmed_pages = 0;
     if ((uintptr_t)c->base % SB_BYTES)
         return -EINVAL; /* superblocks are found by offset and must sit at aligned addresses */
@@ -48,10 +49,37 @@ static void set_entry(size_t page, uint32_t e)
     __atomic_store_n(&segment_page_info[page], e, __ATOMIC_RELAXED);
 }
 
+/* Exposes pages below end, ahead of need by an eighth of what is exposed (at least 4 MiB)
+ * so that a growing heap registers a few dozen times, not once per superblock; exactly to
+ * end when the headroom cannot be had.  0 or -1.  Lock held. */
+static int expose_to(size_t end)
+{
+    enum { MIN_STEP = 1024 };
+    if (end <= exposed || !cfg.expose)
+        return 0;
+    size_t step = exposed / 8 > MIN_STEP ? exposed / 8 : MIN_STEP, ahead = exposed + step;
+    if (ahead < end)
+        ahead = end;
+    if (ahead > cfg.npages)
+        ahead = cfg.npages;
+    if (ahead > end && cfg.expose(exposed, ahead - exposed, 1) == 0) {
+        exposed = ahead;
+        return 0;
+    }
+    if (cfg.expose(exposed, end - exposed, 0) != 0)
+        return -1;
+    exposed = end;
+    return 0;
+}
+
 long segment_alloc(size_t n, size_t align)
 {
     pthread_mutex_lock(&seg_lock);
     long pg = pagerun_alloc(&runs, n, align);
+    if (pg >= 0 && expose_to((size_t)pg + n) != 0) {
+        pagerun_free(&runs, (size_t)pg, n);
+        pg = -1;
+    }
     if (pg >= 0 && (size_t)pg + n > high_water)
         high_water = (size_t)pg + n;
     pthread_mutex_unlock(&seg_lock);
@@ -136,6 +164,10 @@ int large_resize(size_t page, size_t want)
     int done = 1;
     if (want > n) {
         done = page + want <= cfg.npages && pagerun_take(&runs, page + n, want - n);
+        if (done && expose_to(page + want) != 0) {
+            pagerun_free(&runs, page + n, want - n);
+            done = 0;
+        }
         if (done) {
             mark_large(page, n, want);
             __atomic_fetch_add(&large_pages, want - n, __ATOMIC_RELAXED);

@@ -25,6 +25,10 @@ struct segment_config {
     /* Gives the memory of these pages back to the system: 1, or 0 when it cannot (pinned
      * memory), and then the segment stops trimming. */
     int (*discard)(size_t page, size_t n);
+    /* Makes pages [page, page+n) addressable by other ranks before they are first handed
+     * out (the transport registers them): 0, or -1 (after a message unless quiet); NULL:
+     * they always are. */
+    int (*expose)(size_t page, size_t n, int quiet);
     size_t retain_pages; /* freed pages kept backed before a trim */
 };
 
@@ -35,7 +39,8 @@ extern uint32_t *segment_page_info;
 extern char *segment_base;
 extern size_t segment_npages;
 
-/* A run of n pages whose address is a multiple of align pages; -1 when the segment is full. */
+/* A run of n pages whose address is a multiple of align pages; -1 when the segment is full
+ * or the pages cannot be exposed. */
 long segment_alloc(size_t n, size_t align);
 void segment_free(size_t page, size_t n);
 

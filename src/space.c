@@ -157,7 +157,7 @@ int space_discard(size_t off, size_t len, int zero)
 {
     /* Registered memory stays pinned to its pages: punching a hole would leave the device
      * writing pages the mapping no longer shows. */
-    if (!len || (!tp_pinned && fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+    if (!len || (!tp_is_pinned(off, len) && fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                                          (off_t)off, (off_t)len) == 0))
         return 1;
     if (zero)

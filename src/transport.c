@@ -14,7 +14,6 @@
 #include "space.h"
 
 const struct tp_ops *tp;
-int tp_pinned;
 
 const char *gallocy_transport(void)
 {
@@ -39,20 +38,16 @@ static int choose_verbs(const char *device, int forced)
 }
 
 int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
-            const char *device)
+            size_t meta_off, const char *device)
 {
     int rc, forced = !strcmp(opt.transport, "verbs");
-    uint64_t wake_off = sp.meta_off + META_PROGRESS_WAKE; /* MPI's: see transport_mpi.c */
-    tp_pinned = 0;
     if (forced || !strcmp(opt.transport, "auto")) {
-        if (choose_verbs(device, forced)) {
-            rc = tp_verbs_create(base, ranges, nranges, &tp);
-            tp_pinned = rc == 0;
-        } else {
-            rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, wake_off, &tp);
-        }
+        if (choose_verbs(device, forced))
+            rc = tp_verbs_create(base, ranges, nranges, meta_off, &tp);
+        else
+            rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, meta_off, &tp);
     } else if (!strcmp(opt.transport, "mpi")) {
-        rc = tp_mpi_create(base, size, wake_off, &tp);
+        rc = tp_mpi_create(base, size, meta_off, &tp);
     } else {
         if (rt_rank() == 0)
             log_error("gallocy_init", "GALLOCY_TRANSPORT=%s: not a transport of this build "
@@ -69,7 +64,24 @@ void tp_fini(void)
     if (tp)
         tp->fini();
     tp = NULL;
-    tp_pinned = 0;
+}
+
+int tp_expose(size_t off, size_t len, const char *call)
+{
+    char why[400] = "";
+    if (!tp)
+        log_fatal("gallocy (exposing memory)", "memory handed out before the transport "
+                  "started (a gallocy bug)");
+    if (!tp->expose || !len || tp->expose(off, len, why, sizeof why) == 0)
+        return 0;
+    if (call)
+        log_error(call, "%s", why);
+    return -ENOMEM;
+}
+
+int tp_is_pinned(size_t off, size_t len)
+{
+    return tp && tp->pinned && tp->pinned(off, len);
 }
 
 int tp_selftest(void)

@@ -11,10 +11,16 @@
 
 #define TP_ALL_RANKS (-1)
 #define TP_MAX_RANGES 4
+/* Bytes of every rank's registered metadata that belong to the backend (its keys, its wake
+ * word), at the same offset on every rank: the meta_off given to tp_init. */
+#define TP_META_BYTES ((size_t)64 << 10)
 
-/* A stretch of the region that other ranks address: [off, off+len) from its base. */
+/* A stretch of the region that other ranks address: [off, off+len) from its base.  An
+ * on-demand range is addressable only in the parts exposed (tp_expose), as its memory is
+ * handed out, so that a backend that registers memory pins only what is used. */
 struct tp_range {
     size_t off, len;
+    int on_demand;
 };
 
 struct tp_ops {
@@ -31,40 +37,48 @@ struct tp_ops {
     /* 1: progress is a cheap poll, worth calling on each spin after a fetch as well (mpi);
      * 0: once per idle tick (verbs: it is a system call). */
     int poll_while_spinning;
+    /* Makes [off, off+len) of an on-demand range addressable by the other ranks; what is
+     * exposed stays so.  0, or -1 with why (the numbers and the fix).  NULL: everything is
+     * addressable from the start. */
+    int (*expose)(uint64_t off, size_t len, char *why, size_t whylen);
+    /* Whether any of [off, off+len) is pinned: its memory cannot go back to the system.
+     * NULL: nothing is. */
+    int (*pinned)(uint64_t off, size_t len);
     void (*fini)(void); /* collective */
 };
 
 extern const struct tp_ops *tp;
 
-/* Collective: exposes the ranges of [base, base+size) that other ranks address (a backend
- * that registers memory registers those, once); chooses the backend named by
- * GALLOCY_TRANSPORT (auto: verbs when every rank has a usable RDMA device, else MPI), and
- * checks at start-up that the operations gallocy relies on work.  device: the RDMA device
+/* Collective: chooses the backend named by GALLOCY_TRANSPORT (auto: verbs when every rank
+ * has a usable RDMA device, else MPI) over the ranges of [base, base+size) that other ranks
+ * address (the same on every rank; the ranges not on demand are addressable at once);
+ * meta_off: the backend's TP_META_BYTES, in a range not on demand.  device: the RDMA device
  * preferred ("" for none): GALLOCY_IB_DEVICE, when set, is used instead, and must exist.
  * Returns 0 or a negative code after a message. */
 int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
-            const char *device);
-/* Whether memory in the exposed ranges is pinned (registered): it cannot be given back to
- * the system while the transport runs. */
-extern int tp_pinned;
+            size_t meta_off, const char *device);
+/* tp->expose for the call named: 0, or -ENOMEM after a message naming call (none when call
+ * is NULL). */
+int tp_expose(size_t off, size_t len, const char *call);
+/* tp->pinned, or 0 before init. */
+int tp_is_pinned(size_t off, size_t len);
 void tp_fini(void);
 /* Collective: checks every operation against a neighbour; 0 or -GALLOCY_ERR_TRANSPORT. */
 int tp_selftest(void);
 
 /* Backends. */
-/* wake_off: a u64 in every rank's region that other ranks write to wake its progress. */
-int tp_mpi_create(void *base, size_t size, uint64_t wake_off, const struct tp_ops **out);
+/* meta_off: the backend's metadata (its wake word, which other ranks write to wake its
+ * progress). */
+int tp_mpi_create(void *base, size_t size, uint64_t meta_off, const struct tp_ops **out);
 /* Opens the device (GALLOCY_IB_DEVICE, else device, else the first) and keeps it for
  * tp_verbs_create: 1 when it is present with an active port; else 0 and why.  tp_verbs_close
  * lets it go when the job takes another transport. */
 int tp_verbs_open(const char *device, char *why, size_t len);
 void tp_verbs_close(void);
-/* Collective, after tp_verbs_open: registers the ranges (the caller keeps them out of forked
- * children, MADV_DONTFORK) and connects every rank. */
-int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges,
+/* Collective, after tp_verbs_open: registers the ranges not on demand (the caller keeps
+ * the ranges out of forked children, MADV_DONTFORK) and connects every rank. */
+int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint64_t meta_off,
                     const struct tp_ops **out);
-/* The RLIMIT_MEMLOCK verdict: registering need bytes under limit, with CAP_IPC_LOCK or not. */
-int tp_verbs_memlock_ok(size_t need, unsigned long long limit, int privileged);
 /* Tests only: later operations to rank use a wrong remote key. */
 void tp_verbs_corrupt_rkey(int rank);
 

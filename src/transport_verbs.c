@@ -1,11 +1,22 @@
 /* transport_verbs: libibverbs RC queue pairs to every rank (this one included), one-sided
- * RDMA READ, WRITE, CMP_AND_SWP and FETCH_AND_ADD against memory registered once at init.
+ * RDMA READ, WRITE, CMP_AND_SWP and FETCH_AND_ADD against registered memory.
  *
- * What is registered: the ranges the caller exposes (this rank's home segment, the
- * collective region, the metadata: everything other ranks address), plus one private block
- * of operation records and bounce slots.  A local buffer inside a registered range is used
- * as it is; any other (cached copies of other ranks' pages, the caller's stack) goes through
- * a bounce slot: a copy of at most 64 KiB, cheap beside the fault that asked for it.
+ * What is registered: the ranges not on demand (the metadata) at init, plus one private
+ * block of operation records and bounce slots; an on-demand range (the home segment, the
+ * collective region) as its owner exposes it, rounded out to EXPOSE_GRANULE, so a rank pins
+ * what it hands out, not its whole share of the address space.  Each registration is
+ * published in the owner's part of the metadata (verbs_keys.h: a count, then entries
+ * written once); a peer that meets an offset it has no key for reads the entries
+ * it has not seen, once, and keeps them.  A READ of memory its home has not exposed reads
+ * zeroes (the home never handed it out, so it holds zeroes there too): read-ahead may reach
+ * past the end of a heap; a WRITE or an atomic there is a gallocy bug and fatal.  Before
+ * each registration the memory is checked against RLIMIT_MEMLOCK and what the node has
+ * free, so that a heap too large fails an allocation with the numbers instead of the
+ * kernel's OOM killer ending the job.
+ *
+ * A local buffer inside a registered range is used as it is; any other (cached copies of
+ * other ranks' pages, the caller's stack) goes through a bounce slot: a copy of at most
+ * 64 KiB, cheap beside the fault that asked for it.
  *
  * Operations are posted under one lock and complete in any order; whichever thread polls
  * the shared completion queue finishes them (copies a bounced READ out, frees its slot) and
@@ -33,6 +44,8 @@
 #include "runtime.h"
 #include "transport.h"
 #include "verbs_device.h"
+#include "verbs_keys.h"
+#include "verbs_memory.h"
 
 #define WHO "gallocy (transport verbs)"
 
@@ -44,12 +57,9 @@ enum {
     POLL_BATCH = 16,
     STALL_SECONDS = 120,    /* no completion for this long: the peer or the fabric is gone */
 };
-
-/* What one rank exposes, as the others see it. */
-struct remote_range {
-    uint64_t off, len, addr;
-    uint32_t rkey;
-};
+/* Registrations of on-demand ranges are rounded out to this (within their range): a run of
+ * small collective allocations shares one. */
+#define EXPOSE_GRANULE ((uint64_t)2 << 20)
 
 struct waiter { /* one per thread that posts */
     uint64_t posted;
@@ -68,26 +78,32 @@ struct vop {
 struct peer {
     struct ibv_qp *qp;
     int inflight;
-    struct remote_range rr[TP_MAX_RANGES];
+    struct vkeys keys; /* its registrations known here (under lock) */
 };
 
 static struct ibv_context *ctx;
 static struct ibv_pd *pd;
 static struct ibv_cq *cq;
-static struct ibv_mr *mrs[TP_MAX_RANGES], *priv_mr;
-static int nmrs;
+static struct ibv_mr **mrs, *priv_mr; /* this rank's registrations of its ranges */
+static size_t nmrs, mrs_cap;
+static size_t pinned_bytes;           /* in mrs */
 static struct peer *peers;
 static int me, nranks;
-static struct vop *ops; /* NOPS records, then NSLOTS bounce slots, in one registered block */
+static struct vop *ops; /* NOPS records, key landing, NSLOTS bounce slots: one registered block */
+static struct vkey *key_landing; /* VKEYS_MAX entries and a count, read from a peer */
 static char *slots;
 static size_t priv_bytes;
 static int free_op = -1;
 static uint64_t free_slots; /* bit i: slot i free */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;   /* one peer table read at once */
+static pthread_mutex_t expose_lock = PTHREAD_MUTEX_INITIALIZER; /* one registration at once */
 static pthread_key_t waiter_key;
 static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
 static __thread struct waiter *my_waiter; /* kept across re-initialisations: its counts stay even */
 static char *region_base;
+static uint64_t meta_off; /* the backend's metadata: the published table (verbs_keys.h) */
+static struct tp_range on_demand[TP_MAX_RANGES];
 static struct ibv_port_attr port_attr; /* of the port opened */
 static char dev_desc[160], link_desc[160];
 
@@ -247,29 +263,6 @@ static struct vop *op_take(int peer, int want_slot, enum ibv_wr_opcode opcode)
     return o;
 }
 
-static const struct remote_range *remote_range(int peer, uint64_t off, size_t len,
-                                               enum ibv_wr_opcode op)
-{
-    for (int i = 0; i < TP_MAX_RANGES; i++) {
-        const struct remote_range *r = &peers[peer].rr[i];
-        if (r->len && off >= r->off && off - r->off + len <= r->len)
-            return r;
-    }
-    log_fatal(WHO, "%s of %zu bytes at offset 0x%llx of rank %d: not in memory that rank "
-              "registered (a gallocy bug)", opname(op), len, (unsigned long long)off, peer);
-}
-
-/* The lkey of [p, p+len) when it lies in registered memory, else 0 (bounce it). */
-static uint32_t local_key(const void *p, size_t len)
-{
-    for (int i = 0; i < nmrs; i++) {
-        uintptr_t a = (uintptr_t)mrs[i]->addr;
-        if ((uintptr_t)p >= a && (uintptr_t)p - a + len <= mrs[i]->length)
-            return mrs[i]->lkey;
-    }
-    return 0;
-}
-
 /* Under the lock. */
 static void post(struct vop *o, struct ibv_send_wr *wr, struct ibv_sge *sge)
 {
@@ -289,12 +282,11 @@ static void post(struct vop *o, struct ibv_send_wr *wr, struct ibv_sge *sge)
     o->owner->posted++;
 }
 
-/* One READ or WRITE: from or to local with its lkey (registered), or through a bounce slot
- * (lkey 0, len at most a slot). */
-static void rdma(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int rank, uint64_t off,
-                 size_t len)
+/* One READ or WRITE between local, with its lkey (registered) or through a bounce slot
+ * (lkey 0, len at most a slot), and raddr under rkey at rank. */
+static void post_rdma(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int rank,
+                      uint64_t raddr, uint32_t rkey, size_t len)
 {
-    const struct remote_range *r = remote_range(rank, off, len, opcode);
     pthread_mutex_lock(&lock);
     struct vop *o = op_take(rank, !lkey, opcode);
     struct ibv_sge sge = {.addr = (uintptr_t)local, .length = (uint32_t)len, .lkey = lkey};
@@ -308,11 +300,102 @@ static void rdma(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int rank
             o->copy_to = local;
     }
     struct ibv_send_wr wr = {0};
-    wr.wr.rdma.remote_addr = r->addr + (off - r->off);
-    wr.wr.rdma.rkey = r->rkey;
+    wr.wr.rdma.remote_addr = raddr;
+    wr.wr.rdma.rkey = rkey;
     post(o, &wr, &sge);
     pthread_mutex_unlock(&lock);
 }
+
+/* --- registrations: this rank's, and what it knows of its peers' -------------------------- */
+
+/* The published table of rank r, as an address and key there (its metadata is registered
+ * from the start, and every rank knows that registration). */
+static void table_of(int r, uint64_t *addr, uint32_t *rkey)
+{
+    pthread_mutex_lock(&lock);
+    const struct vkey *e = vkeys_find(&peers[r].keys, meta_off);
+    if (e) {
+        *addr = e->addr + (meta_off - e->off);
+        *rkey = e->rkey;
+    }
+    pthread_mutex_unlock(&lock);
+    if (!e)
+        log_fatal(WHO, "rank %d's registration table is not known here (a gallocy bug)", r);
+}
+
+/* Reads the registrations rank r has published since this rank last looked, and keeps
+ * them.  Two round trips; once per registration of the peer's that this rank needs. */
+static void learn_keys(int r)
+{
+    uint64_t addr;
+    uint32_t rkey;
+    table_of(r, &addr, &rkey);
+    pthread_mutex_lock(&keys_lock);
+    uint64_t *count = (uint64_t *)(key_landing + VKEYS_MAX);
+    post_rdma(IBV_WR_RDMA_READ, (char *)count, priv_mr->lkey, r, addr + VKEYS_COUNT_OFF, rkey,
+              8);
+    wait_until(all_mine_done, waiter_self(), "a peer's registration table");
+    uint64_t n = __atomic_load_n(count, __ATOMIC_ACQUIRE), seen = peers[r].keys.seen;
+    if (n > VKEYS_MAX)
+        log_fatal(WHO, "rank %d's registration table says %llu entries, more than it holds "
+                  "(%zu): its metadata is damaged", r, (unsigned long long)n, VKEYS_MAX);
+    if (n > seen) {
+        post_rdma(IBV_WR_RDMA_READ, (char *)key_landing, priv_mr->lkey, r,
+                  addr + VKEYS_ENTRY_OFF + seen * sizeof(struct vkey), rkey,
+                  (n - seen) * sizeof(struct vkey));
+        wait_until(all_mine_done, waiter_self(), "a peer's registration table");
+        pthread_mutex_lock(&lock);
+        for (uint64_t i = 0; i < n - seen; i++)
+            if (!vkeys_find(&peers[r].keys, key_landing[i].off) &&
+                vkeys_insert(&peers[r].keys, &key_landing[i]))
+                log_fatal(WHO, "out of memory for rank %d's registrations", r);
+        peers[r].keys.seen = n;
+        pthread_mutex_unlock(&lock);
+    }
+    pthread_mutex_unlock(&keys_lock);
+}
+
+/* The registration of rank's memory holding off, in *k: 1.  Else 0, with in *next where
+ * the rank's next registration starts: it has not exposed [off, *next). */
+static int remote_key(int rank, uint64_t off, struct vkey *k, uint64_t *next)
+{
+    for (int tries = 0;; tries++) {
+        pthread_mutex_lock(&lock);
+        const struct vkey *e = vkeys_find(&peers[rank].keys, off);
+        if (e)
+            *k = *e;
+        else
+            *next = vkeys_next(&peers[rank].keys, off);
+        pthread_mutex_unlock(&lock);
+        if (e)
+            return 1;
+        if (tries || rank == me)
+            return 0;
+        learn_keys(rank);
+    }
+}
+
+_Noreturn static void unexposed(enum ibv_wr_opcode op, int rank, uint64_t off, size_t len)
+{
+    log_fatal(WHO, "%s of %zu bytes at offset 0x%llx of rank %d's memory, which that rank has "
+              "not handed out (no gallocy_malloc or gallocy_coalloc of its covers it)",
+              opname(op), len, (unsigned long long)off, rank);
+}
+
+/* The lkey of [p, p+len) when it lies in one registration of this rank's, else 0 (bounce). */
+static uint32_t local_key(const void *p, size_t len)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)region_base;
+    uint32_t key = 0;
+    pthread_mutex_lock(&lock);
+    const struct vkey *e = vkeys_find(&peers[me].keys, off);
+    if (e && (uintptr_t)p >= (uintptr_t)region_base && off - e->off + len <= e->len)
+        key = e->lkey;
+    pthread_mutex_unlock(&lock);
+    return key;
+}
+
+/* --- data path ----------------------------------------------------------------------------- */
 
 static void transfer(enum ibv_wr_opcode opcode, char *local, int rank, uint64_t off,
                      size_t len)
@@ -320,8 +403,20 @@ static void transfer(enum ibv_wr_opcode opcode, char *local, int rank, uint64_t 
     uint32_t lkey = local_key(local, len);
     size_t max = lkey ? (size_t)1 << 30 : SLOT_BYTES;
     while (len) {
-        size_t chunk = len < max ? len : max;
-        rdma(opcode, local, lkey, rank, off, chunk);
+        struct vkey k;
+        uint64_t next;
+        size_t chunk;
+        if (remote_key(rank, off, &k, &next)) {
+            chunk = k.off + k.len - off;
+            chunk = chunk < len ? chunk : len;
+            chunk = chunk < max ? chunk : max;
+            post_rdma(opcode, local, lkey, rank, k.addr + (off - k.off), k.rkey, chunk);
+        } else if (opcode == IBV_WR_RDMA_READ) { /* never handed out: zeroes there too */
+            chunk = next - off < len ? (size_t)(next - off) : len;
+            memset(local, 0, chunk);
+        } else {
+            unexposed(opcode, rank, off, len);
+        }
         local += chunk;
         off += chunk;
         len -= chunk;
@@ -356,13 +451,16 @@ static void verbs_flush(int rank)
 static uint64_t atomic_op(enum ibv_wr_opcode opcode, int rank, uint64_t off, uint64_t a,
                           uint64_t b)
 {
-    const struct remote_range *r = remote_range(rank, off, 8, opcode);
+    struct vkey k;
+    uint64_t next;
+    if (!remote_key(rank, off, &k, &next) || off - k.off + 8 > k.len)
+        unexposed(opcode, rank, off, 8);
     pthread_mutex_lock(&lock);
     struct vop *o = op_take(rank, 0, opcode);
     struct ibv_sge sge = {.addr = (uintptr_t)&o->result, .length = 8, .lkey = priv_mr->lkey};
     struct ibv_send_wr wr = {0};
-    wr.wr.atomic.remote_addr = r->addr + (off - r->off);
-    wr.wr.atomic.rkey = r->rkey;
+    wr.wr.atomic.remote_addr = k.addr + (off - k.off);
+    wr.wr.atomic.rkey = k.rkey;
     wr.wr.atomic.compare_add = a;
     wr.wr.atomic.swap = b;
     post(o, &wr, &sge);
@@ -422,19 +520,142 @@ static int verbs_progress(void)
     return VERBS_IDLE_US;
 }
 
+/* --- registering: what other ranks may address ------------------------------------------- */
+
+static int privileged; /* CAP_IPC_LOCK: RLIMIT_MEMLOCK does not apply */
+
+/* Whether more bytes may be pinned, node_ranks ranks of this node pinning as much at once:
+ * 0, or -1 with the numbers and the fix in why. */
+static int pin_check(size_t more, int node_ranks, char *why, size_t len)
+{
+    struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+    getrlimit(RLIMIT_MEMLOCK, &rl);
+    unsigned long long avail = vm_memory_available();
+    switch (vm_pin_verdict(more, pinned_bytes, rl.rlim_cur, privileged, avail, node_ranks)) {
+    case VM_PIN_MEMLOCK:
+        snprintf(why, len, "registering %zu MiB more for RDMA (%zu MiB in all on rank %d) "
+                 "needs locked memory, but RLIMIT_MEMLOCK is %llu KiB: raise it (`ulimit -l "
+                 "unlimited`, or a memlock line in /etc/security/limits.conf)",
+                 (more + (1 << 20) - 1) >> 20, (pinned_bytes + more + (1 << 20) - 1) >> 20, me,
+                 (unsigned long long)rl.rlim_cur >> 10);
+        return -1;
+    case VM_PIN_MEMORY:
+        snprintf(why, len, "registering %zu MiB more for RDMA on each of this node's %d ranks "
+                 "would pin more memory than the node has free (%llu MiB available, %llu MiB "
+                 "kept for the system); pinned memory cannot be reclaimed: allocate less, or "
+                 "run fewer ranks per node", (more + (1 << 20) - 1) >> 20, node_ranks,
+                 avail >> 20, VM_NODE_RESERVE >> 20);
+        return -1;
+    default:
+        return 0;
+    }
+}
+
+/* Under expose_lock (or alone, at init): registers [off, off+len) of the region and keeps it
+ * in this rank's own list; published in the table when publish.  0, or -1 with why. */
+static int register_range(uint64_t off, size_t len, int publish, int node_ranks, char *why,
+                          size_t whylen)
+{
+    uint64_t *count = (uint64_t *)(region_base + meta_off + VKEYS_COUNT_OFF);
+    struct vkey *table = (struct vkey *)(region_base + meta_off + VKEYS_ENTRY_OFF);
+    uint64_t c = publish ? *count : 0;
+    if (c >= VKEYS_MAX) {
+        snprintf(why, whylen, "rank %d has registered %llu stretches of its memory for RDMA, "
+                 "the most its table holds: make fewer, larger gallocy_coalloc calls", me,
+                 (unsigned long long)c);
+        return -1;
+    }
+    if (pin_check(len, node_ranks, why, whylen))
+        return -1;
+    if (nmrs == mrs_cap) {
+        size_t cap = mrs_cap ? 2 * mrs_cap : 16;
+        struct ibv_mr **n = realloc(mrs, cap * sizeof *n);
+        if (!n) {
+            snprintf(why, whylen, "out of memory for rank %d's registrations", me);
+            return -1;
+        }
+        mrs = n;
+        mrs_cap = cap;
+    }
+    const int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+                       IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC;
+    struct ibv_mr *mr = ibv_reg_mr(pd, region_base + off, len, access);
+    if (!mr) {
+        snprintf(why, whylen, "registering %zu MiB of rank %d's memory with %s failed: %s "
+                 "(%zu MiB registered already)", len >> 20, me, dev_desc, strerror(errno),
+                 pinned_bytes >> 20);
+        return -1;
+    }
+    struct vkey e = {.off = off, .len = len, .addr = (uintptr_t)mr->addr, .rkey = mr->rkey,
+                     .lkey = mr->lkey};
+    pthread_mutex_lock(&lock);
+    int rc = vkeys_insert(&peers[me].keys, &e);
+    pthread_mutex_unlock(&lock);
+    if (rc) {
+        ibv_dereg_mr(mr);
+        snprintf(why, whylen, "out of memory for rank %d's registrations", me);
+        return -1;
+    }
+    mrs[nmrs++] = mr;
+    pinned_bytes += len;
+    if (publish) { /* the entry, then the count that covers it: readers read the count first */
+        table[c] = e;
+        __atomic_store_n(count, c + 1, __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
+static int verbs_expose(uint64_t off, size_t len, char *why, size_t whylen)
+{
+    const struct tp_range *r = NULL;
+    for (int i = 0; i < TP_MAX_RANGES && !r; i++)
+        if (on_demand[i].len && off >= on_demand[i].off &&
+            off - on_demand[i].off + len <= on_demand[i].len)
+            r = &on_demand[i];
+    if (!r)
+        log_fatal(WHO, "exposing %zu bytes at offset 0x%llx: not in an on-demand range (a "
+                  "gallocy bug)", len, (unsigned long long)off);
+    uint64_t a = off / EXPOSE_GRANULE * EXPOSE_GRANULE;
+    uint64_t b = (off + len + EXPOSE_GRANULE - 1) / EXPOSE_GRANULE * EXPOSE_GRANULE;
+    a = a > r->off ? a : r->off;
+    b = b < r->off + r->len ? b : r->off + r->len;
+    int rc = 0;
+    uint64_t g0, g1;
+    pthread_mutex_lock(&expose_lock); /* this rank's list changes only under it */
+    while (rc == 0 && vkeys_gap(&peers[me].keys, a, b, &g0, &g1)) {
+        rc = register_range(g0, g1 - g0, 1, 1, why, whylen);
+        a = g1;
+    }
+    pthread_mutex_unlock(&expose_lock);
+    return rc;
+}
+
+static int verbs_pinned(uint64_t off, size_t len)
+{
+    pthread_mutex_lock(&lock);
+    int pinned = vkeys_find(&peers[me].keys, off) || vkeys_next(&peers[me].keys, off) < off + len;
+    pthread_mutex_unlock(&lock);
+    return pinned;
+}
+
 /* --- set-up and teardown ----------------------------------------------------------------- */
 
 static void verbs_fini(void)
 {
     if (peers)
-        for (int i = 0; i < nranks; i++)
+        for (int i = 0; i < nranks; i++) {
             if (peers[i].qp)
                 ibv_destroy_qp(peers[i].qp);
+            vkeys_free(&peers[i].keys);
+        }
     free(peers);
     peers = NULL;
-    for (int i = 0; i < nmrs; i++)
+    for (size_t i = 0; i < nmrs; i++)
         ibv_dereg_mr(mrs[i]);
-    nmrs = 0;
+    free(mrs);
+    mrs = NULL;
+    nmrs = mrs_cap = 0;
+    pinned_bytes = 0;
     if (priv_mr)
         ibv_dereg_mr(priv_mr);
     priv_mr = NULL;
@@ -460,40 +681,10 @@ static const struct tp_ops verbs_ops = {
     .fetch_add = verbs_fetch_add,
     .compare_swap = verbs_compare_swap,
     .progress = verbs_progress,
+    .expose = verbs_expose,
+    .pinned = verbs_pinned,
     .fini = verbs_fini,
 };
-
-static int has_cap_ipc_lock(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    unsigned long long caps = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "CapEff: %llx", &caps) == 1)
-            break;
-    fclose(f);
-    return (caps >> 14) & 1; /* CAP_IPC_LOCK */
-}
-
-int tp_verbs_memlock_ok(size_t need, unsigned long long limit, int privileged)
-{
-    return privileged || limit == (unsigned long long)RLIM_INFINITY || need <= limit;
-}
-
-static int check_memlock(size_t need, char *why, size_t len)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
-        tp_verbs_memlock_ok(need, rl.rlim_cur, has_cap_ipc_lock()))
-        return 0;
-    snprintf(why, len, "registering the heap needs %zu MiB of locked memory, but "
-             "RLIMIT_MEMLOCK is %llu KiB: raise it (`ulimit -l unlimited`, or a memlock line in "
-             "/etc/security/limits.conf), or lower GALLOCY_HEAP_SIZE and GALLOCY_COALLOC_SIZE",
-             (need + (1 << 20) - 1) >> 20, (unsigned long long)rl.rlim_cur >> 10);
-    return -1;
-}
 
 static int create_qps(const struct ibv_device_attr *da)
 {
@@ -508,10 +699,11 @@ static int create_qps(const struct ibv_device_attr *da)
     return 0;
 }
 
-/* The local half, on the device tp_verbs_open opened: memlock, registrations, queue pairs.
- * 0, or -1 with why. */
-static int setup_local(const struct tp_range *ranges, int nranges, void *base,
-                       struct verbs_endpoint *eps, struct remote_range *mine, int *gid_index,
+/* The local half, on the device tp_verbs_open opened: the registrations made at once (the
+ * ranges not on demand, into eager[], and the private block) and the queue pairs, whose
+ * endpoints go to eps.  0, or -1 with why. */
+static int setup_local(const struct tp_range *ranges, int nranges, int node_ranks,
+                       struct verbs_endpoint *eps, struct vkey *eager, int *gid_index,
                        int *rd_atomic, char *why, size_t len)
 {
     const struct ibv_port_attr pa = port_attr;
@@ -532,11 +724,13 @@ static int setup_local(const struct tp_range *ranges, int nranges, void *base,
     if (*rd_atomic < 1)
         *rd_atomic = 1;
 
-    priv_bytes = (sizeof(struct vop) * NOPS + 4095) / 4096 * 4096 + (size_t)NSLOTS * SLOT_BYTES;
+    size_t records = (sizeof(struct vop) * NOPS + 4095) / 4096 * 4096;
+    size_t landing = ((VKEYS_MAX + 1) * sizeof(struct vkey) + 4095) / 4096 * 4096;
+    priv_bytes = records + landing + (size_t)NSLOTS * SLOT_BYTES;
     size_t need = priv_bytes;
     for (int i = 0; i < nranges; i++)
-        need += ranges[i].len;
-    if (check_memlock(need, why, len))
+        need += ranges[i].on_demand ? 0 : ranges[i].len;
+    if (pin_check(need, node_ranks, why, len))
         return -1;
     pd = ibv_alloc_pd(ctx);
     void *blk = mmap(NULL, priv_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -546,26 +740,22 @@ static int setup_local(const struct tp_range *ranges, int nranges, void *base,
     }
     madvise(blk, priv_bytes, MADV_DONTFORK);
     ops = blk;
-    slots = (char *)blk + (priv_bytes - (size_t)NSLOTS * SLOT_BYTES);
-    const int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
-                       IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC;
+    key_landing = (struct vkey *)((char *)blk + records);
+    slots = (char *)blk + records + landing;
     priv_mr = ibv_reg_mr(pd, blk, priv_bytes, IBV_ACCESS_LOCAL_WRITE);
-    for (int i = 0; i < nranges && priv_mr; i++) {
-        char *p = (char *)base + ranges[i].off;
-        if (!(mrs[nmrs] = ibv_reg_mr(pd, p, ranges[i].len, access))) {
-            snprintf(why, len, "registering %zu MiB with %s failed: %s (the whole heap is "
-                     "registered at init: lower GALLOCY_HEAP_SIZE and GALLOCY_COALLOC_SIZE to "
-                     "what the job needs)", ranges[i].len >> 20, dev_desc, strerror(errno));
-            return -1;
-        }
-        mine[i] = (struct remote_range){.off = ranges[i].off, .len = ranges[i].len,
-                                        .addr = (uintptr_t)p, .rkey = mrs[nmrs]->rkey};
-        nmrs++;
-    }
     if (!priv_mr) {
         snprintf(why, len, "registering bounce buffers with %s failed: %s", dev_desc,
                  strerror(errno));
         return -1;
+    }
+    pinned_bytes += priv_bytes;
+    int neager = 0;
+    for (int i = 0; i < nranges; i++) {
+        if (ranges[i].on_demand)
+            continue;
+        if (register_range(ranges[i].off, ranges[i].len, 0, node_ranks, why, len))
+            return -1;
+        eager[neager++] = *vkeys_find(&peers[me].keys, ranges[i].off);
     }
     for (int i = 0; i < NOPS; i++)
         ops[i].next_free = i + 1 < NOPS ? i + 1 : -1;
@@ -598,58 +788,73 @@ void tp_verbs_close(void)
     verbs_fini();
 }
 
-int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges,
+int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint64_t meta,
                     const struct tp_ops **out)
 {
     me = rt_rank();
     nranks = rt_size();
     region_base = base;
+    meta_off = meta;
+    privileged = vm_privileged();
     if (nranges > TP_MAX_RANGES)
         log_fatal(WHO, "%d ranges to register, at most %d", nranges, TP_MAX_RANGES);
+    int neager = 0;
+    memset(on_demand, 0, sizeof on_demand);
+    for (int i = 0; i < nranges; i++) {
+        if (ranges[i].on_demand)
+            on_demand[i] = ranges[i];
+        else
+            neager++;
+    }
     pthread_once(&waiter_once, waiter_key_create);
+    int leader, node_ranks = rt_node_ranks(&leader); /* collective */
     char why[400] = "";
     int gid_index = 0, rd_atomic = 1;
     size_t n = (size_t)nranks;
-    struct verbs_endpoint *eps = calloc(n, sizeof *eps), *all_eps = calloc(n * n, sizeof *eps);
-    struct remote_range mine[TP_MAX_RANGES] = {{0}};
-    struct remote_range *all_rr = calloc(n * TP_MAX_RANGES, sizeof *all_rr);
+    /* Each rank's endpoint for each peer: this rank needs only its own column. */
+    struct verbs_endpoint *eps = calloc(n, sizeof *eps), *theirs = calloc(n, sizeof *eps);
+    struct vkey mine[TP_MAX_RANGES];
+    struct vkey *all_eager = calloc(n * (size_t)(neager ? neager : 1), sizeof *all_eager);
     peers = calloc(n, sizeof *peers);
-    int ok = eps && all_eps && all_rr && peers;
+    int ok = eps && theirs && all_eager && peers;
     if (!ctx)
         snprintf(why, sizeof why, "no device was opened (tp_verbs_open)");
     else if (!ok)
         snprintf(why, sizeof why, "out of memory for %d peers' queue pairs", nranks);
-    ok = ok && ctx && setup_local(ranges, nranges, base, eps, mine, &gid_index, &rd_atomic, why,
-                                  sizeof why) == 0;
+    ok = ok && ctx && setup_local(ranges, nranges, node_ranks, eps, mine, &gid_index,
+                                  &rd_atomic, why, sizeof why) == 0;
     if (!ok)
         log_error("gallocy_init", "the verbs transport cannot start: %s", why);
     ok = (int)rt_allreduce_min(ok);
     if (ok) {
-        /* Rank i's endpoint for rank j lands at all_eps[i*n + j]. */
-        rt_allgather(eps, all_eps, n * sizeof *eps);
-        rt_allgather(mine, all_rr, TP_MAX_RANGES * sizeof *all_rr);
-        for (int i = 0; i < nranks; i++) {
-            memcpy(peers[i].rr, all_rr + (size_t)i * TP_MAX_RANGES, sizeof peers[i].rr);
-            if (verbs_qp_connect(peers[i].qp, (int)opt.ib_port, &eps[i],
-                                 &all_eps[(size_t)i * n + (size_t)me], gid_index, rd_atomic)) {
+        rt_alltoall(eps, theirs, sizeof *eps);
+        rt_allgather(mine, all_eager, (size_t)neager * sizeof *mine);
+        for (int i = 0; i < nranks && ok; i++) {
+            for (int k = 0; k < neager && i != me; k++)
+                if (vkeys_insert(&peers[i].keys, &all_eager[(size_t)i * neager + k])) {
+                    log_error("gallocy_init", "out of memory for rank %d's registrations", i);
+                    ok = 0;
+                }
+            if (ok && verbs_qp_connect(peers[i].qp, (int)opt.ib_port, &eps[i], &theirs[i],
+                                       gid_index, rd_atomic)) {
                 log_error("gallocy_init", "connecting the queue pair to rank %d on %s failed: %s",
                           i, dev_desc, strerror(errno));
                 ok = 0;
-                break;
             }
         }
         ok = (int)rt_allreduce_min(ok);
     }
     free(eps);
-    free(all_eps);
-    free(all_rr);
+    free(theirs);
+    free(all_eager);
     if (!ok) {
         verbs_fini();
         return -GALLOCY_ERR_TRANSPORT;
     }
     fcntl(ctx->async_fd, F_SETFL, fcntl(ctx->async_fd, F_GETFL) | O_NONBLOCK);
     if (me == 0)
-        log_verbose(1, "verbs: %s, %s, RC queue pairs to %d ranks", dev_desc, link_desc, nranks);
+        log_verbose(1, "verbs: %s, %s, RC queue pairs to %d ranks; %zu KiB registered at init",
+                    dev_desc, link_desc, nranks, pinned_bytes >> 10);
     *out = &verbs_ops;
     return 0;
 }
@@ -657,6 +862,8 @@ int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges,
 /* For tests: makes every later operation to rank use a wrong remote key. */
 void tp_verbs_corrupt_rkey(int rank)
 {
-    for (int i = 0; i < TP_MAX_RANGES; i++)
-        peers[rank].rr[i].rkey ^= 0x5a5a5a;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < peers[rank].keys.n; i++)
+        peers[rank].keys.e[i].rkey ^= 0x5a5a5a;
+    pthread_mutex_unlock(&lock);
 }

@@ -19,6 +19,22 @@ static size_t npages;
 static uint64_t discarded_pages;
 static int pinned, discard_calls; /* pinned: discard refuses, as with registered memory */
 
+/* Exposure, as a registering transport sees it: always the next pages, refused past
+ * expose_limit (pages). */
+static size_t exposed_end, expose_limit;
+static int expose_calls, expose_out_of_order;
+
+static int expose(size_t page, size_t n, int quiet)
+{
+    (void)quiet;
+    expose_calls++;
+    expose_out_of_order += page != exposed_end;
+    if (page + n > expose_limit)
+        return -1;
+    exposed_end = page + n;
+    return 0;
+}
+
 static int discard(size_t page, size_t n)
 {
     discard_calls++;
@@ -41,7 +57,10 @@ static void setup(size_t mib, size_t retain_mib)
     page_info = calloc(npages, sizeof *page_info);
     discarded_pages = 0;
     discard_calls = 0;
-    struct segment_config c = {base, npages, page_info, discard, retain_mib << 8};
+    exposed_end = 0;
+    expose_limit = SIZE_MAX;
+    expose_calls = expose_out_of_order = 0;
+    struct segment_config c = {base, npages, page_info, discard, expose, retain_mib << 8};
     CU_ASSERT_FATAL(base != MAP_FAILED && page_info && segment_init(&c) == 0 && heap_init() == 0);
 }
 
@@ -371,6 +390,45 @@ static void test_pinned_kept(void)
     pinned = 0;
 }
 
+/* Every page handed out was exposed first, in a few steps ahead of use (not one per
+ * superblock); an exposure refused fails that allocation only, and what fits in what is
+ * exposed is still handed out. */
+static void test_exposed_before_use(void)
+{
+    setup(64, 1);
+    enum { N = 2000 };
+    static void *p[N];
+    size_t top = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = h_alloc(i % 2 ? 100 : 20000);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p[i]);
+        size_t sb = SB_BYTES / 4096, end = ((size_t)((char *)p[i] - base) / 4096 / sb + 1) * sb;
+        top = end > top ? end : top; /* the end of its superblock */
+    }
+    CU_ASSERT(top <= exposed_end);
+    CU_ASSERT(expose_calls >= 1 && expose_calls <= 12);
+    CU_ASSERT_EQUAL(expose_out_of_order, 0);
+    /* A limit that allows the exact need but not the headroom: granted exactly.  The block
+     * is larger than any hole below the top, so it goes there and needs 2 more pages. */
+    expose_limit = exposed_end + 3;
+    size_t before = exposed_end;
+    void *fits = large_alloc((before - top + 2) * 4096, 1);
+    CU_ASSERT_PTR_NOT_NULL(fits);
+    CU_ASSERT_EQUAL(exposed_end, before + 2);
+    /* Past the limit: a block that needs new pages fails; a small one still fits. */
+    int calls = expose_calls;
+    CU_ASSERT_PTR_NULL(large_alloc(8 << 20, 1));
+    CU_ASSERT(expose_calls > calls);
+    void *small = h_alloc(100);
+    CU_ASSERT_PTR_NOT_NULL(small);
+    for (int i = 0; i < N; i++)
+        h_free(p[i]);
+    h_free(small);
+    if (fits)
+        large_free((size_t)((char *)fits - base) / 4096, "test", fits);
+    teardown();
+}
+
 int main(void)
 {
     static const struct cm_test tests[] = {
@@ -383,6 +441,8 @@ int main(void)
         {"4 threads, cross-thread frees, contents intact", test_cross_thread},
         {"exhaustion, recovery, trimming, large resize", test_exhaustion},
         {"pinned memory is kept, not trimmed", test_pinned_kept},
+        {"pages are exposed before use, in few steps; a refusal fails one allocation",
+         test_exposed_before_use},
         {NULL, NULL}};
     return cm_main("heap", tests);
 }

@@ -12,6 +12,8 @@
 #include "options.h"
 #include "pagerun.h"
 #include "runtime.h"
+#include "verbs_keys.h"
+#include "verbs_memory.h"
 
 struct runs {
     size_t off[64], len[64];
@@ -231,6 +233,82 @@ static void test_addr_agree(void)
     memset(other_busy, 0, sizeof other_busy);
 }
 
+/* A peer's registrations, met in any order: found by offset, gaps between them, the next. */
+static void test_vkeys(void)
+{
+    struct vkeys k = {0};
+    static const uint64_t starts[] = {40, 0, 100, 20, 70};
+    for (int i = 0; i < 5; i++) {
+        struct vkey e = {.off = starts[i], .len = 10, .rkey = (uint32_t)starts[i]};
+        CU_ASSERT_EQUAL(vkeys_insert(&k, &e), 0);
+    }
+    for (size_t i = 1; i < k.n; i++)
+        CU_ASSERT(k.e[i - 1].off < k.e[i].off);
+    for (uint64_t off = 0; off < 130; off++) {
+        const struct vkey *e = vkeys_find(&k, off);
+        uint64_t t = off / 10; /* the entries hold the tens 0, 2, 4, 7 and 10 */
+        int held = t == 0 || t == 2 || t == 4 || t == 7 || t == 10;
+        CU_ASSERT_EQUAL(e != NULL, held);
+        if (e)
+            CU_ASSERT(e->rkey == off / 10 * 10 && off - e->off < e->len);
+    }
+    CU_ASSERT_EQUAL(vkeys_next(&k, 5), 20);
+    CU_ASSERT_EQUAL(vkeys_next(&k, 100), UINT64_MAX);
+    uint64_t g0, g1;
+    CU_ASSERT(vkeys_gap(&k, 0, 130, &g0, &g1) && g0 == 10 && g1 == 20);
+    CU_ASSERT(vkeys_gap(&k, 20, 45, &g0, &g1) && g0 == 30 && g1 == 40);
+    CU_ASSERT(!vkeys_gap(&k, 40, 50, &g0, &g1));
+    CU_ASSERT(vkeys_gap(&k, 105, 300, &g0, &g1) && g0 == 110 && g1 == 300);
+    vkeys_free(&k);
+    CU_ASSERT(vkeys_find(&k, 0) == NULL);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* What may be pinned: RLIMIT_MEMLOCK unless privileged, then the node's free memory shared
+ * by the ranks pinning at once; the free memory read as the OOM killer counts it. */
+static void test_pin_limits(void)
+{
+    const unsigned long long M = 1 << 20, inf = (unsigned long long)-1;
+    CU_ASSERT_EQUAL(vm_pin_verdict(1 << 30, 0, 64 * M, 1, 0, 1), VM_PIN_OK); /* CAP_IPC_LOCK */
+    CU_ASSERT_EQUAL(vm_pin_verdict(1 << 30, 0, inf, 0, 0, 1), VM_PIN_OK);     /* unlimited */
+    CU_ASSERT_EQUAL(vm_pin_verdict(32 * M, 32 * M, 64 * M, 0, 0, 1), VM_PIN_OK);
+    CU_ASSERT_EQUAL(vm_pin_verdict(32 * M + 1, 32 * M, 64 * M, 0, 0, 1), VM_PIN_MEMLOCK);
+    /* 3 GiB free: one rank may pin 2 GiB, two ranks 1 GiB each but not 1.5 each. */
+    CU_ASSERT_EQUAL(vm_pin_verdict(2048 * M, 0, inf, 0, 3072 * M, 1), VM_PIN_OK);
+    CU_ASSERT_EQUAL(vm_pin_verdict(1024 * M, 0, inf, 0, 3072 * M, 2), VM_PIN_OK);
+    CU_ASSERT_EQUAL(vm_pin_verdict(1536 * M, 0, inf, 0, 3072 * M, 2), VM_PIN_MEMORY);
+    CU_ASSERT_EQUAL(vm_pin_verdict(3072 * M - VM_NODE_RESERVE + 1, 0, inf, 1, 3072 * M, 1),
+                    VM_PIN_MEMORY);
+
+    char dir[] = "/tmp/gallocy-unit-XXXXXX", mi[64], max[64], cur[64];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    snprintf(mi, sizeof mi, "%s/meminfo", dir);
+    snprintf(max, sizeof max, "%s/max", dir);
+    snprintf(cur, sizeof cur, "%s/current", dir);
+    write_file(mi, "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:    3000000 kB\n");
+    CU_ASSERT_EQUAL(vm_memory_available_from(mi, NULL, NULL), 3000000ull << 10);
+    write_file(max, "max\n"); /* no cgroup limit */
+    write_file(cur, "5000\n");
+    CU_ASSERT_EQUAL(vm_memory_available_from(mi, max, cur), 3000000ull << 10);
+    write_file(max, "1073741824\n"); /* 1 GiB limit, 5000 bytes used: the limit counts */
+    CU_ASSERT_EQUAL(vm_memory_available_from(mi, max, cur), 1073741824ull - 5000);
+    write_file(cur, "2000000000\n"); /* over it: nothing left, and known */
+    CU_ASSERT_EQUAL(vm_memory_available_from(mi, max, cur), 1);
+    CU_ASSERT_EQUAL(vm_memory_available_from("/nonexistent", NULL, NULL), 0);
+    CU_ASSERT(vm_memory_available() > 0); /* this machine has /proc/meminfo */
+    remove(mi);
+    remove(max);
+    remove(cur);
+    remove(dir);
+}
+
 int main(void)
 {
     static const struct cm_test tests[] = {
@@ -241,6 +319,8 @@ int main(void)
         {"options: sizes, defaults, errors", test_options},
         {"addr_agree: a base free here and on the other ranks, or the largest gap",
          test_addr_agree},
+        {"verbs keys: sorted, found by offset, gaps", test_vkeys},
+        {"pin limits: RLIMIT_MEMLOCK, node memory, cgroup", test_pin_limits},
         {NULL, NULL}};
     return cm_main("unit", tests);
 }

@@ -1,11 +1,14 @@
 /* test_verbs: the verbs transport alone, on a real RDMA device (run inside the Soft-RoCE VM,
- * ../shared/rxe-vm/rxe-run), under mpirun with 2 or more ranks.  Every rank exposes a
- * 1 MiB region: every operation to every rank (this one included), READs and WRITEs with
- * registered and with bounced local buffers, a batch of operations in flight before one
- * flush, atomics from all ranks at once, and the RLIMIT_MEMLOCK verdict.
- *   test_verbs              the CUnit suite
- *   test_verbs bad-rkey     a READ with a wrong remote key: must end the job with a message
- *                           naming the operation, the peer and the verbs status */
+ * ../shared/rxe-vm/rxe-run), under mpirun with 2 or more ranks.  Every rank has a 1 MiB
+ * region registered at init, its transport metadata after it, and 6 MiB on demand: every
+ * operation to every rank (this one included), READs and WRITEs with registered and with
+ * bounced local buffers, a batch of operations in flight before one flush, atomics from all
+ * ranks at once, and memory exposed on demand (read as zeroes before, found by peers after).
+ *   test_verbs                 the CUnit suite
+ *   test_verbs bad-rkey        a READ with a wrong remote key: must end the job with a
+ *                              message naming the operation, the peer and the verbs status
+ *   test_verbs put-unexposed   a WRITE to memory the peer has not exposed: must end the job
+ *                              with a message saying so */
 #include <mpi.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,6 +22,8 @@
 #include "transport.h"
 
 enum { REGION = 1 << 20, COUNTERS = 0, DATA = 4096 };
+enum { META = REGION, ON_DEMAND = 2 << 20, ON_DEMAND_LEN = 6 << 20, MAPPED = 8 << 20 };
+#define GRANULE ((size_t)2 << 20) /* what an exposure is rounded out to */
 
 static const struct tp_ops *v;
 static char *region;
@@ -152,12 +157,80 @@ static void t_compare_swap_lock(void)
     rt_barrier();
 }
 
-static void t_memlock_verdict(void)
+/* Rank r's on-demand memory: its pattern written locally, read by every rank before and
+ * after r exposes parts of it. */
+static uint8_t od_pattern(int rank, size_t i)
 {
-    CU_ASSERT(tp_verbs_memlock_ok(1 << 30, 64 << 20, 1));          /* CAP_IPC_LOCK */
-    CU_ASSERT(tp_verbs_memlock_ok(1 << 30, (unsigned long long)-1, 0)); /* unlimited */
-    CU_ASSERT(tp_verbs_memlock_ok(64 << 20, 64 << 20, 0));
-    CU_ASSERT(!tp_verbs_memlock_ok((64 << 20) + 1, 64 << 20, 0));
+    return (uint8_t)(rank * 53 + i * 11 + (i >> 12) + 1);
+}
+
+static size_t od_mismatches(int r, const char *buf, size_t from, size_t len, int exposed)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < len; i++)
+        bad += (uint8_t)buf[i] != (exposed ? od_pattern(r, from + i) : 0);
+    return bad;
+}
+
+/* The u64 at offset i of rank r's on-demand memory. */
+static uint64_t od_word(int r, size_t i)
+{
+    uint8_t b[8];
+    for (int k = 0; k < 8; k++)
+        b[k] = od_pattern(r, i + (size_t)k);
+    uint64_t w;
+    memcpy(&w, b, 8);
+    return w;
+}
+
+static void t_on_demand(void)
+{
+    static char buf[3 * 4096];
+    char *od = region + ON_DEMAND, *src = region + DATA;
+    for (size_t i = 0; i < 2 * GRANULE + 4096; i++)
+        od[i] = (char)od_pattern(me, i);
+    for (size_t i = 0; i < 2 * 4096; i++)
+        src[i] = (char)(pattern(me, DATA + i) ^ 0x3c);
+    CU_ASSERT(!v->pinned(ON_DEMAND, ON_DEMAND_LEN));
+    rt_barrier();
+    int r = (me + 1) % n, left = (me + n - 1) % n;
+    /* Nothing exposed: zeroes, as the home has never handed it out. */
+    memset(buf, 0x77, sizeof buf);
+    v->get(buf, r, ON_DEMAND, 4096);
+    v->flush(r);
+    CU_ASSERT_EQUAL(od_mismatches(r, buf, 0, 4096, 0), 0);
+    rt_barrier();
+    /* 100 bytes exposed: the whole first granule is registered; the second is not. */
+    CU_ASSERT_EQUAL(v->expose(ON_DEMAND + 4096, 100, buf, sizeof buf), 0);
+    CU_ASSERT(v->pinned(ON_DEMAND, 1) && v->pinned(ON_DEMAND + GRANULE - 1, 1));
+    CU_ASSERT(!v->pinned(ON_DEMAND + GRANULE, GRANULE));
+    rt_barrier();
+    size_t at = GRANULE - 4096; /* a READ across the end of what is exposed */
+    memset(buf, 0x77, sizeof buf);
+    v->get(buf, r, ON_DEMAND + at, 2 * 4096);
+    v->flush(r);
+    CU_ASSERT_EQUAL(od_mismatches(r, buf, at, 4096, 1), 0);
+    CU_ASSERT_EQUAL(od_mismatches(r, buf + 4096, at + 4096, 4096, 0), 0);
+    CU_ASSERT_EQUAL(v->fetch_add(r, ON_DEMAND + 8 * 4096, 0), od_word(r, 8 * 4096));
+    rt_barrier();
+    /* The second granule too: the same READ now spans two registrations, both found. */
+    CU_ASSERT_EQUAL(v->expose(ON_DEMAND + GRANULE, 1, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(v->expose(ON_DEMAND, 2 * GRANULE, buf, sizeof buf), 0); /* again: no-op */
+    rt_barrier();
+    memset(buf, 0x77, sizeof buf);
+    v->get(buf, r, ON_DEMAND + at, 3 * 4096);
+    v->flush(r);
+    CU_ASSERT_EQUAL(od_mismatches(r, buf, at, 3 * 4096, 1), 0);
+    rt_barrier();
+    /* A WRITE across both, zero copy from this rank's registered data. */
+    v->put(r, ON_DEMAND + at, src, 2 * 4096);
+    v->flush(r);
+    rt_barrier();
+    size_t bad = 0;
+    for (size_t i = 0; i < 2 * 4096; i++)
+        bad += (uint8_t)od[at + i] != (uint8_t)(pattern(left, DATA + i) ^ 0x3c);
+    CU_ASSERT_EQUAL(bad, 0);
+    rt_barrier();
 }
 
 static void reduce(int *flags, int count)
@@ -178,9 +251,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 2;
     }
-    region = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    struct tp_range whole = {0, REGION};
-    if (!tp_verbs_open("", err, sizeof err) || tp_verbs_create(region, &whole, 1, &v) != 0) {
+    region = mmap(NULL, MAPPED, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const struct tp_range ranges[] = {{0, REGION, 0}, {META, TP_META_BYTES, 0},
+                                      {ON_DEMAND, ON_DEMAND_LEN, 1}};
+    if (!tp_verbs_open("", err, sizeof err) || tp_verbs_create(region, ranges, 3, META, &v) != 0) {
         fprintf(stderr, "%s\n", err);
         if (me == 0)
             printf("0 passed, 1 failed\n");
@@ -201,13 +275,27 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return 0;
     }
+    if (argc > 1 && !strcmp(argv[1], "put-unexposed")) {
+        if (me == 0) {
+            char x[64] = {0};
+            v->put((me + 1) % n, ON_DEMAND + GRANULE, x, sizeof x);
+            v->flush(TP_ALL_RANKS);
+            printf("survived a WRITE to memory never exposed\n");
+            fflush(stdout);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        v->fini();
+        MPI_Finalize();
+        return 0;
+    }
     static const struct cm_test tests[] = {
         {"every operation: READ of every rank, bounced and zero-copy", t_get_every_rank},
         {"256 READs in flight, one flush", t_batch_in_flight},
         {"WRITE to a neighbour, bounced and zero-copy", t_put_every_rank},
         {"FETCH_AND_ADD from every rank to every rank", t_fetch_add_all},
         {"CMP_AND_SWP lock guarding READ/WRITE", t_compare_swap_lock},
-        {"RLIMIT_MEMLOCK verdict", t_memlock_verdict},
+        {"on demand: zeroes before exposure, found after, across registrations",
+         t_on_demand},
         {NULL, NULL},
     };
     CU_initialize_registry();
