@@ -3,6 +3,8 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core.h"
@@ -74,8 +76,16 @@ int tp_expose(size_t off, size_t len, const char *call)
                   "started (a gallocy bug)");
     if (!tp->expose || !len || tp->expose(off, len, why, sizeof why) == 0)
         return 0;
-    if (call)
+    /* An allocation retries once, and programs retry smaller: the same refusal once. */
+    static pthread_mutex_t said_lock = PTHREAD_MUTEX_INITIALIZER;
+    static char said[sizeof why];
+    pthread_mutex_lock(&said_lock);
+    int again = !strcmp(said, why);
+    if (call && !again) {
         log_error(call, "%s", why);
+        snprintf(said, sizeof said, "%s", why);
+    }
+    pthread_mutex_unlock(&said_lock);
     return -ENOMEM;
 }
 

@@ -523,10 +523,13 @@ static int verbs_progress(void)
 /* --- registering: what other ranks may address ------------------------------------------- */
 
 static int privileged; /* CAP_IPC_LOCK: RLIMIT_MEMLOCK does not apply */
+/* The ranks of this node, which may all pin at once: each may take its share of what is
+ * free (an over-cautious refusal beats the OOM killer, which ends the job unannounced). */
+static int node_ranks = 1;
 
-/* Whether more bytes may be pinned, node_ranks ranks of this node pinning as much at once:
- * 0, or -1 with the numbers and the fix in why. */
-static int pin_check(size_t more, int node_ranks, char *why, size_t len)
+/* Whether more bytes may be pinned, every rank of this node pinning as much at once: 0, or
+ * -1 with the numbers and the fix in why. */
+static int pin_check(size_t more, char *why, size_t len)
 {
     struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
     getrlimit(RLIMIT_MEMLOCK, &rl);
@@ -553,8 +556,7 @@ static int pin_check(size_t more, int node_ranks, char *why, size_t len)
 
 /* Under expose_lock (or alone, at init): registers [off, off+len) of the region and keeps it
  * in this rank's own list; published in the table when publish.  0, or -1 with why. */
-static int register_range(uint64_t off, size_t len, int publish, int node_ranks, char *why,
-                          size_t whylen)
+static int register_range(uint64_t off, size_t len, int publish, char *why, size_t whylen)
 {
     uint64_t *count = (uint64_t *)(region_base + meta_off + VKEYS_COUNT_OFF);
     struct vkey *table = (struct vkey *)(region_base + meta_off + VKEYS_ENTRY_OFF);
@@ -565,7 +567,7 @@ static int register_range(uint64_t off, size_t len, int publish, int node_ranks,
                  (unsigned long long)c);
         return -1;
     }
-    if (pin_check(len, node_ranks, why, whylen))
+    if (pin_check(len, why, whylen))
         return -1;
     if (nmrs == mrs_cap) {
         size_t cap = mrs_cap ? 2 * mrs_cap : 16;
@@ -623,7 +625,7 @@ static int verbs_expose(uint64_t off, size_t len, char *why, size_t whylen)
     uint64_t g0, g1;
     pthread_mutex_lock(&expose_lock); /* this rank's list changes only under it */
     while (rc == 0 && vkeys_gap(&peers[me].keys, a, b, &g0, &g1)) {
-        rc = register_range(g0, g1 - g0, 1, 1, why, whylen);
+        rc = register_range(g0, g1 - g0, 1, why, whylen);
         a = g1;
     }
     pthread_mutex_unlock(&expose_lock);
@@ -702,9 +704,9 @@ static int create_qps(const struct ibv_device_attr *da)
 /* The local half, on the device tp_verbs_open opened: the registrations made at once (the
  * ranges not on demand, into eager[], and the private block) and the queue pairs, whose
  * endpoints go to eps.  0, or -1 with why. */
-static int setup_local(const struct tp_range *ranges, int nranges, int node_ranks,
-                       struct verbs_endpoint *eps, struct vkey *eager, int *gid_index,
-                       int *rd_atomic, char *why, size_t len)
+static int setup_local(const struct tp_range *ranges, int nranges, struct verbs_endpoint *eps,
+                       struct vkey *eager, int *gid_index, int *rd_atomic, char *why,
+                       size_t len)
 {
     const struct ibv_port_attr pa = port_attr;
     struct ibv_device_attr da;
@@ -730,7 +732,7 @@ static int setup_local(const struct tp_range *ranges, int nranges, int node_rank
     size_t need = priv_bytes;
     for (int i = 0; i < nranges; i++)
         need += ranges[i].on_demand ? 0 : ranges[i].len;
-    if (pin_check(need, node_ranks, why, len))
+    if (pin_check(need, why, len))
         return -1;
     pd = ibv_alloc_pd(ctx);
     void *blk = mmap(NULL, priv_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -753,7 +755,7 @@ static int setup_local(const struct tp_range *ranges, int nranges, int node_rank
     for (int i = 0; i < nranges; i++) {
         if (ranges[i].on_demand)
             continue;
-        if (register_range(ranges[i].off, ranges[i].len, 0, node_ranks, why, len))
+        if (register_range(ranges[i].off, ranges[i].len, 0, why, len))
             return -1;
         eager[neager++] = *vkeys_find(&peers[me].keys, ranges[i].off);
     }
@@ -807,7 +809,8 @@ int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint
             neager++;
     }
     pthread_once(&waiter_once, waiter_key_create);
-    int leader, node_ranks = rt_node_ranks(&leader); /* collective */
+    int leader;
+    node_ranks = rt_node_ranks(&leader); /* collective */
     char why[400] = "";
     int gid_index = 0, rd_atomic = 1;
     size_t n = (size_t)nranks;
@@ -821,8 +824,8 @@ int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint
         snprintf(why, sizeof why, "no device was opened (tp_verbs_open)");
     else if (!ok)
         snprintf(why, sizeof why, "out of memory for %d peers' queue pairs", nranks);
-    ok = ok && ctx && setup_local(ranges, nranges, node_ranks, eps, mine, &gid_index,
-                                  &rd_atomic, why, sizeof why) == 0;
+    ok = ok && ctx && setup_local(ranges, nranges, eps, mine, &gid_index, &rd_atomic, why,
+                                  sizeof why) == 0;
     if (!ok)
         log_error("gallocy_init", "the verbs transport cannot start: %s", why);
     ok = (int)rt_allreduce_min(ok);

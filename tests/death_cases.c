@@ -188,6 +188,34 @@ int main(int argc, char **argv)
         int all;
         MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
         return ok_or_fail("coalloc-disagree", all);
+    } else if (!strcmp(c, "pin-refused")) {
+        /* Under verbs, with too little to pin (RLIMIT_MEMLOCK or the node's memory, set by the
+         * caller): an allocation of GALLOCY_TEST_PIN_BYTES fails with ENOMEM after a message,
+         * a collective one on every rank; small ones still work and hold their data. */
+        const char *b = getenv("GALLOCY_TEST_PIN_BYTES");
+        size_t bytes = b ? strtoull(b, NULL, 0) : (size_t)64 << 20;
+        errno = 0;
+        void *p = gallocy_malloc(bytes);
+        int ok = !p && errno == ENOMEM;
+        errno = 0;
+        void *cp = gallocy_coalloc(bytes * (size_t)gallocy_nranks(), GALLOCY_BLOCKED);
+        ok &= !cp && errno == ENOMEM;
+        char *q = gallocy_malloc(1000);
+        int *cq = gallocy_coalloc(4096 * (size_t)gallocy_nranks(), GALLOCY_CYCLIC);
+        ok &= q && cq;
+        if (ok) {
+            memset(q, 5, 1000);
+            cq[1024 * me] = me + 1;
+            gallocy_barrier();
+            for (int r = 0; r < gallocy_nranks(); r++)
+                ok &= cq[1024 * r] == r + 1;
+            ok &= q[999] == 5;
+        }
+        gallocy_free(q);
+        gallocy_cofree(cq);
+        int all;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        return ok_or_fail("pin-refused", all);
     } else {
         fprintf(stderr, "death_cases: unknown case '%s'\n", c);
         MPI_Abort(MPI_COMM_WORLD, 2);

@@ -2,10 +2,11 @@
 # run-verbs-tests.sh: the verbs transport on a real RDMA device.  Run it inside the
 # Soft-RoCE VM, on a tree built on the host:
 #     ../shared/rxe-vm/rxe-run -t 2400 -- sh tests/run-verbs-tests.sh tests
-# It runs the verbs tests alone (test_verbs at 2 and 4 ranks), a READ with a bad remote key
-# and an RLIMIT_MEMLOCK too small for the heap (each must end the job with a message naming
-# the problem), then the whole make-check suite (run-tests.sh) with GALLOCY_TRANSPORT=verbs
-# at 2 and 4 ranks.  Prints "N passed, N failed" over all of it; exits non-zero on a failure.
+# It runs the verbs tests alone (test_verbs at 2 and 4 ranks), a READ with a bad remote key,
+# a WRITE to memory never exposed and an RLIMIT_MEMLOCK too small for init (each must end
+# the job with a message naming the problem), allocations refused for want of locked or
+# free memory (ENOMEM and the numbers), then the whole make-check suite (run-tests.sh) with
+# GALLOCY_TRANSPORT=verbs at 2 ranks with the default sizes and at 4 with 64 MiB heaps.  Prints "N passed, N failed" over all of it; exits non-zero on a failure.
 dir=${1:-tests}
 src=$(dirname "$0")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -59,20 +60,66 @@ expect_death "a READ with a bad remote key ends the job, named" 300 \
     "RDMA READ of 64 bytes with rank 1 failed" "remote access error" -- \
     mpirun -np 2 "$dir/test_verbs" bad-rkey
 
-# Without CAP_IPC_LOCK, a 1 MiB locked-memory limit cannot hold a 64 MiB heap.
+# Without CAP_IPC_LOCK, a 1 MiB locked-memory limit cannot hold even what init registers
+# (bounce buffers and metadata, about 6 MiB).
 expect_death "RLIMIT_MEMLOCK too small: init fails, saying how much is needed" 300 \
     "RLIMIT_MEMLOCK is 1024 KiB" "ulimit -l unlimited" -- \
     setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock sh -c \
     "ulimit -l 1024 && GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M mpirun -np 2 $dir/../examples/hello"
 
+expect_death "a WRITE to memory the peer never exposed ends the job, named" 300 \
+    "RDMA WRITE of 64 bytes" "which that rank has not handed out" -- \
+    mpirun -np 2 "$dir/test_verbs" put-unexposed
+
+# expect_answer LABEL NEEDLE... -- COMMAND...: the command must succeed, print CASE-ok and
+# every needle.
+expect_answer() {
+    label=$1
+    shift
+    needles=""
+    while [ "$1" != "--" ]; do needles="$needles|$1"; shift; done
+    shift
+    echo "=== $label"
+    timeout 300 "$@" >"$log" 2>&1
+    rc=$?
+    ok=1
+    [ $rc -eq 0 ] || ok=0
+    IFS='|'
+    for n in $needles; do
+        [ -n "$n" ] && ! grep -qF -- "$n" "$log" && { echo "*** missing: $n"; ok=0; }
+    done
+    unset IFS
+    [ $ok -eq 1 ] && grep -m 2 gallocy "$log" || cat "$log"
+    verdict "$label (status $rc)" $((1 - ok))
+}
+
+# Pinned as used: with the default sizes, init pins a few MiB, and an allocation that would
+# pin more than RLIMIT_MEMLOCK, or (1400 MiB on each of 2 ranks) more than the VM's 3 GiB
+# has free, fails with the numbers, not an OOM kill.
+expect_answer "RLIMIT_MEMLOCK reached by an allocation: ENOMEM and the numbers, the job goes on" \
+    "pin-refused-ok" "RLIMIT_MEMLOCK is 16384 KiB" "gallocy_malloc" "gallocy_coalloc" -- \
+    setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock sh -c \
+    "ulimit -l 16384 && GALLOCY_TRANSPORT=verbs mpirun -np 2 $dir/death_cases pin-refused"
+expect_answer "more than the node has free: ENOMEM and the numbers, not the OOM killer" \
+    "pin-refused-ok" "more memory than the node has free" -- \
+    env GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=2G GALLOCY_COALLOC_SIZE=2900M \
+    GALLOCY_TEST_PIN_BYTES=1468006400 mpirun -np 2 "$dir/death_cases" pin-refused
+
 echo "=== the whole suite over verbs"
 # GALLOCY_NODE_SHARED=0: the ranks share the VM, and faults would copy pages from memory.
+# The default sizes at 2 ranks (what a user gets; two ranks of them fit the VM's 3 GiB
+# because only what is used is pinned); smaller heaps at 4.
+GALLOCY_TEST_SETTINGS="GALLOCY_TRANSPORT=verbs GALLOCY_NODE_SHARED=0" GALLOCY_TEST_NP="2" \
+GALLOCY_TEST_MAPS_NP="2" GALLOCY_TEST_INIT_NP="" sh "$src/run-tests.sh" "$dir" >"$log" 2>&1
+rc=$?
+cat "$log"
+tally "the whole suite over verbs, default sizes, 2 ranks" $rc "$log"
 GALLOCY_TEST_SETTINGS="GALLOCY_TRANSPORT=verbs GALLOCY_NODE_SHARED=0 GALLOCY_HEAP_SIZE=64M \
-GALLOCY_COALLOC_SIZE=64M" GALLOCY_TEST_NP="2 4" GALLOCY_TEST_MAPS_NP="2 4" \
+GALLOCY_COALLOC_SIZE=64M" GALLOCY_TEST_NP="4" GALLOCY_TEST_MAPS_NP="4" \
 GALLOCY_TEST_INIT_NP="" sh "$src/run-tests.sh" "$dir" >"$log" 2>&1
 rc=$?
 cat "$log"
-tally "the whole suite over verbs" $rc "$log"
+tally "the whole suite over verbs, 64 MiB heaps, 4 ranks" $rc "$log"
 
 echo "=== the benchmarks over verbs, against raw verbs (a smoke run: emulated RDMA has no timing)"
 GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M GALLOCY_COALLOC_SIZE=64M \
