@@ -168,7 +168,7 @@ int core_init(void)
     if (rt_rank() == 0)
         log_verbose(1, "faults: %s", prot_way_name(prot_way));
     rc = space_init(opt.heap_size, opt.coalloc_size,
-                    meta_size(opt.heap_size, (size_t)opt.remote_free_slots, rt_size()));
+                    meta_size(opt.heap_size, (size_t)opt.remote_free_slots));
     if (rc)
         return rc;
     /* Before anything touches the memfd: its pages land where the placement says. */

@@ -1,24 +1,30 @@
 /* notice: write notices and home sharing (lazy release consistency that costs what is stale).
  *
- * Each rank keeps two kinds of one-sided logs in its registered metadata (meta.h):
- *  - Its notice ring: runs of pages it changed at their homes (diffs sent at a release,
- *    writes to its own shared pages, explicit puts and atomics), and the count published.
- *    An acquirer reads the counts of the others (at a barrier they come with the exchange),
- *    then the runs it has not seen, and drops its copies of those pages.
- *  - One announcement ring per home: runs of that home's pages it has fetched.  A home cannot
- *    see its own writes (its pages are plain memory to it), so it must learn which of its
- *    pages others cache and write-protect them ("shared"): then its writes to them fault
- *    (cache_make_home_dirty) and become notices at its next release.  A home reads the
- *    announcements made to it at each barrier, with the exchange.
+ * Two kinds of one-sided logs live in registered metadata (meta.h), neither sized by the job:
+ *  - Each rank's notice ring: runs of pages it changed at their homes (diffs sent at a
+ *    release, writes to its own shared pages, explicit puts and atomics), and the count
+ *    published.  An acquirer reads the counts of the ranks that may have published (at a
+ *    barrier: those whose bit is set in the barrier's one reduction; at a lock, every rank,
+ *    and only when it keeps tracked copies), then the runs it has not seen, and drops its
+ *    copies of those pages.
+ *  - Each home's two announcement rings: runs of its pages that other ranks fetched.  A home
+ *    cannot see its own writes (its pages are plain memory to it), so it must learn which of
+ *    its pages others cache and write-protect them ("shared"): then its writes to them fault
+ *    (cache_make_home_dirty) and become notices at its next release.  A fetcher queues its
+ *    announcements locally and, at the next barrier e, before the barrier's reduction,
+ *    reserves room in ring e % 2 of each home it announces to (one fetch-add) and writes its
+ *    runs there (one put).  The home reads that ring after barrier e, write-protects the
+ *    pages, and empties the ring before it enters barrier e + 1; nobody writes ring e % 2
+ *    again before barrier e + 2, so the home has it to itself meanwhile.
  *
  * A cached copy is "tracked" (kept across acquires unless a notice names it) only if its page
- * was known to be shared at its home when the copy was fetched.  An announcement given at
- * exchange e is read by the home after e, and the page protected before the home enters
- * exchange e+1; so after e+1 the fetcher knows the page is shared ("confirmed").  Every other
- * copy is untracked and dropped at every acquire, which is always safe.  Sharing is for the
- * rest of the job (or until gallocy_cofree): nothing tells a home when copies go away.
+ * was known to be shared at its home when the copy was fetched: pushed at barrier e, it is
+ * protected there before the home enters e + 1, so after e + 1 the fetcher knows
+ * ("confirmed").  Every other copy is untracked and dropped at every acquire, which is always
+ * safe.  Sharing is for the rest of the job (or until gallocy_cofree): nothing tells a home
+ * when copies go away.
  *
- * Overflow is safe both ways: an announcement that does not fit its ring is not made (the copy
+ * Overflow is safe both ways: runs that do not fit a home's ring are not announced (the copy
  * stays untracked and the page is announced on a later fetch); a reader that finds more new
  * notices than the ring holds, or a ring overwritten while it read, drops every tracked copy.
  * Runs are packed in a u64: first page << RUN_BITS | (pages - 1).
@@ -45,13 +51,10 @@ enum { RUN_BITS = 20 };
 
 enum { KNOWN_NONE = 0, KNOWN_ANNOUNCED = 1, KNOWN_CONFIRMED = 2 };
 
-/* What this rank, as a fetcher, has told one home (counts of its ring for that home). */
-struct announcer {
-    uint64_t head;      /* runs written */
-    uint64_t giving;    /* count given at the exchange under way (or the last one) */
-    uint64_t given;     /* count given at the last completed exchange */
-    uint64_t read_from; /* the home may be reading [read_from, given): not to be overwritten */
-    uint64_t void_below; /* runs below this are never confirmed (written before a cofree) */
+/* An announcement waiting for the next barrier. */
+struct queued {
+    int home;
+    uint64_t run;
 };
 
 static uint8_t *known;          /* per page of the range: KNOWN_* */
@@ -59,11 +62,16 @@ static uint64_t *count_word;    /* this rank's published count, in registered me
 static uint64_t *notice_ring;   /* this rank's ring, in registered memory */
 static uint64_t *pending;       /* runs recorded since the last publish */
 static size_t npending, pending_cap;
-static struct announcer *ann;   /* per home */
-static uint64_t *processed;     /* per fetcher: its announcements to this rank read so far */
+static struct queued *queued;   /* announcements since the last barrier */
+static size_t nqueued, queued_cap;
+static uint64_t *pushed[2];     /* runs pushed at the last barrier of each parity */
+static size_t npushed[2], pushed_cap[2];
+static uint64_t epoch;          /* barriers passed */
+static uint64_t published_at_barrier; /* *count_word when the last barrier began */
 static uint64_t *seen;          /* per rank: its notices applied so far */
 static uint64_t *counts;        /* per rank: scratch for notice counts */
-static uint64_t *exchange_buf;  /* 2 x 2 per rank: out then in */
+static unsigned long *publishers; /* the barrier's bitmap: who published since the last one */
+static size_t publisher_words;
 static uint64_t *read_buf;      /* runs read from another rank's ring */
 
 static inline uint64_t run_pack(size_t page, size_t n)
@@ -79,13 +87,14 @@ static inline size_t run_len(uint64_t r)
     return (size_t)(r & (RUN_MAX - 1)) + 1;
 }
 
-static size_t ring_off(int home)
+static uint64_t *announce_ring(int parity)
 {
-    return sp.meta_off + meta_announce_off(sp.heap_size, (size_t)opt.remote_free_slots, home);
+    return (uint64_t *)(sp.alias + sp.meta_off +
+                        meta_announce_off(sp.heap_size, (size_t)opt.remote_free_slots, parity));
 }
-static uint64_t *announce_ring(int home)
+static size_t announce_ring_off(int parity)
 {
-    return (uint64_t *)(sp.alias + ring_off(home));
+    return sp.meta_off + meta_announce_off(sp.heap_size, (size_t)opt.remote_free_slots, parity);
 }
 static size_t notice_ring_off(void)
 {
@@ -97,20 +106,20 @@ int notice_init(void)
     size_t n = (size_t)sp.nranks, npages = sp.range / GPAGE;
     known = mmap(NULL, npages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                  -1, 0);
-    ann = calloc(n, sizeof *ann);
-    processed = calloc(n, sizeof *processed);
+    publisher_words = (n + 63) / 64;
     seen = calloc(n, sizeof *seen);
     counts = calloc(n, sizeof *counts);
-    exchange_buf = calloc(4 * n, sizeof *exchange_buf);
+    publishers = calloc(publisher_words, sizeof *publishers);
     read_buf = malloc(META_NOTICE_SLOTS * sizeof *read_buf);
     if (known == MAP_FAILED)
         known = NULL;
-    if (!known || !ann || !processed || !seen || !counts || !exchange_buf || !read_buf) {
+    if (!known || !seen || !counts || !publishers || !read_buf) {
         notice_fini();
         return -ENOMEM;
     }
     count_word = (uint64_t *)(sp.alias + sp.meta_off + META_NOTICE_COUNT);
     notice_ring = (uint64_t *)(sp.alias + notice_ring_off());
+    epoch = published_at_barrier = 0;
     return 0;
 }
 
@@ -119,17 +128,22 @@ void notice_fini(void)
     if (known)
         munmap(known, sp.range / GPAGE);
     vec_free(pending, pending_cap, sizeof *pending);
-    free(ann);
-    free(processed);
+    vec_free(queued, queued_cap, sizeof *queued);
+    for (int i = 0; i < 2; i++) {
+        vec_free(pushed[i], pushed_cap[i], sizeof *pushed[i]);
+        pushed[i] = NULL;
+        npushed[i] = pushed_cap[i] = 0;
+    }
     free(seen);
     free(counts);
-    free(exchange_buf);
+    free(publishers);
     free(read_buf);
     known = NULL;
     pending = NULL;
-    npending = pending_cap = 0;
-    ann = NULL;
-    processed = seen = counts = exchange_buf = read_buf = NULL;
+    queued = NULL;
+    npending = pending_cap = nqueued = queued_cap = 0;
+    seen = counts = read_buf = NULL;
+    publishers = NULL;
 }
 
 /* Appends a run to the array, extending the last run when this one follows it. */
@@ -171,23 +185,18 @@ void notice_publish(void)
     npending = 0;
 }
 
-/* Logs a run for home; 0 when it does not fit (the home may still be reading the slots). */
-static int log_announcement(int home, size_t page, size_t n)
+/* Queues a run for home, extending the last one when it follows it. */
+static void queue_announcement(int home, size_t page, size_t n)
 {
-    struct announcer *a = &ann[home];
-    uint64_t *ring = announce_ring(home);
-    if (a->head > a->giving) { /* the last run is not given yet: extend it when adjacent */
-        uint64_t *last = &ring[(a->head - 1) % META_ANNOUNCE_SLOTS];
-        if (run_page(*last) + run_len(*last) == page && run_len(*last) + n <= RUN_MAX) {
-            *last = run_pack(run_page(*last), run_len(*last) + n);
-            return 1;
-        }
+    struct queued *last = nqueued ? &queued[nqueued - 1] : NULL;
+    if (last && last->home == home && run_page(last->run) + run_len(last->run) == page &&
+        run_len(last->run) + n <= RUN_MAX) {
+        last->run = run_pack(run_page(last->run), run_len(last->run) + n);
+        return;
     }
-    if (a->head >= a->read_from + META_ANNOUNCE_SLOTS)
-        return 0;
-    ring[a->head % META_ANNOUNCE_SLOTS] = run_pack(page, n);
-    a->head++;
-    return 1;
+    if (nqueued == queued_cap)
+        queued = vec_grow(queued, &queued_cap, sizeof *queued, "announcements");
+    queued[nqueued++] = (struct queued){home, run_pack(page, n)};
 }
 
 void notice_announce(int home, size_t page, size_t n)
@@ -198,10 +207,10 @@ void notice_announce(int home, size_t page, size_t n)
             continue;
         }
         size_t j = i + 1;
-        while (j < n && known[page + j] == KNOWN_NONE)
+        while (j < n && known[page + j] == KNOWN_NONE && j - i < RUN_MAX)
             j++;
-        if (log_announcement(home, page + i, j - i))
-            memset(known + page + i, KNOWN_ANNOUNCED, j - i);
+        queue_announcement(home, page + i, j - i);
+        memset(known + page + i, KNOWN_ANNOUNCED, j - i);
         i = j;
     }
 }
@@ -211,12 +220,11 @@ int notice_page_tracked(size_t page)
     return known[page] == KNOWN_CONFIRMED;
 }
 
-/* Pages of runs [from, to) of this rank's ring for home, still ANNOUNCED, become to. */
-static void mark_announced(int home, uint64_t from, uint64_t to, uint8_t state)
+/* Pages of these runs still ANNOUNCED become state. */
+static void mark_runs(const uint64_t *runs, size_t n, size_t stride, uint8_t state)
 {
-    const uint64_t *ring = announce_ring(home);
-    for (uint64_t i = from; i < to; i++) {
-        uint64_t r = ring[i % META_ANNOUNCE_SLOTS];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = runs[i * stride];
         for (size_t p = run_page(r), e = p + run_len(r); p < e; p++)
             if (known[p] == KNOWN_ANNOUNCED)
                 known[p] = state;
@@ -228,11 +236,12 @@ void notice_forget(size_t page, size_t n)
     memset(known + page, KNOWN_NONE, n);
     /* Runs not yet confirmed may name pages that a new allocation reuses before they would
      * be: never confirm them; their pages are announced again when next fetched. */
-    for (int h = 0; h < sp.nranks; h++) {
-        struct announcer *a = &ann[h];
-        uint64_t from = a->read_from > a->void_below ? a->read_from : a->void_below;
-        mark_announced(h, from, a->head, KNOWN_NONE);
-        a->void_below = a->head;
+    if (nqueued)
+        mark_runs(&queued[0].run, nqueued, sizeof *queued / sizeof(uint64_t), KNOWN_NONE);
+    nqueued = 0;
+    for (int i = 0; i < 2; i++) {
+        mark_runs(pushed[i], npushed[i], 1, KNOWN_NONE);
+        npushed[i] = 0;
     }
 }
 
@@ -247,34 +256,56 @@ static void read_runs(int r, size_t off, size_t len, uint64_t from, uint64_t to)
     tp->flush(r);
 }
 
-/* Drops the copies named by the notices other ranks published since this rank last looked:
- * count[r] is rank r's published count, read or received. */
-static void apply_notices(const uint64_t *count)
+/* Drops the copies named by the notices rank r published since this rank last looked, up to
+ * count; 1 when it must drop every tracked copy instead (too many, or overwritten). */
+static int apply_notices_of(int r, uint64_t count)
 {
-    int drop_all = 0;
+    uint64_t from = seen[r], to = count;
+    if (r == sp.rank || to == from)
+        return 0;
+    seen[r] = to;
+    if (cache_tracked == 0) /* nothing the notices could name */
+        return 0;
+    if (to - from > META_NOTICE_SLOTS)
+        return 1;
+    read_runs(r, notice_ring_off(), META_NOTICE_SLOTS, from, to);
+    /* Slot i is rewritten only while the count is i + SLOTS: if it is still below
+     * from + SLOTS, every run read is the one published. */
+    uint64_t now;
+    tp->get(&now, r, sp.meta_off + META_NOTICE_COUNT, 8);
+    tp->flush(r);
+    if (now - from >= META_NOTICE_SLOTS)
+        return 1;
+    for (uint64_t i = 0; i < to - from; i++)
+        stats_add(stale_drops, cache_drop(run_page(read_buf[i]), run_len(read_buf[i])));
+    return 0;
+}
+
+static int wanted(const unsigned long *want, int r)
+{
+    return r != sp.rank && (!want || (want[r / 64] >> (r % 64) & 1));
+}
+
+/* The published counts of the ranks in want (NULL: every other rank), read in one batch,
+ * then their new notices applied. */
+static void apply_notices(const unsigned long *want)
+{
+    int any = 0, drop_all = 0;
+    for (int r = 0; r < sp.nranks; r++)
+        if (wanted(want, r)) {
+            tp->get(&counts[r], r, sp.meta_off + META_NOTICE_COUNT, 8);
+            any = 1;
+        }
+    if (!any)
+        return;
+    tp->flush(TP_ALL_RANKS);
     for (int r = 0; r < sp.nranks; r++) {
-        if (r == sp.rank || count[r] == seen[r])
+        if (!wanted(want, r))
             continue;
-        uint64_t from = seen[r], to = count[r];
-        seen[r] = to;
-        if (cache_tracked == 0 || drop_all) /* nothing the notices could name */
-            continue;
-        if (to - from > META_NOTICE_SLOTS) {
-            drop_all = 1;
-            continue;
-        }
-        read_runs(r, notice_ring_off(), META_NOTICE_SLOTS, from, to);
-        /* Slot i is rewritten only while the count is i + SLOTS: if it is still below
-         * from + SLOTS, every run read is the one published. */
-        uint64_t now;
-        tp->get(&now, r, sp.meta_off + META_NOTICE_COUNT, 8);
-        tp->flush(r);
-        if (now - from >= META_NOTICE_SLOTS) {
-            drop_all = 1;
-            continue;
-        }
-        for (uint64_t i = 0; i < to - from; i++)
-            stats_add(stale_drops, cache_drop(run_page(read_buf[i]), run_len(read_buf[i])));
+        if (drop_all)
+            seen[r] = counts[r]; /* every tracked copy goes anyway */
+        else
+            drop_all = apply_notices_of(r, counts[r]);
     }
     if (drop_all)
         stats_add(stale_drops, cache_drop_tracked());
@@ -284,45 +315,59 @@ void notice_acquire(void)
 {
     if (cache_tracked == 0 || sp.nranks == 1)
         return; /* the counts can wait: whatever is fetched from now on is fresh */
-    for (int r = 0; r < sp.nranks; r++)
-        if (r != sp.rank)
-            tp->get(&counts[r], r, sp.meta_off + META_NOTICE_COUNT, 8);
-    tp->flush(TP_ALL_RANKS);
-    apply_notices(counts);
+    apply_notices(NULL);
 }
 
-/* Home side: write-protects the pages other ranks announced fetching since the last
- * exchange; in[2r+1] is the count of rank r's announcements to this rank. */
-static void share_announced(const uint64_t *in)
+static int by_home(const void *a, const void *b)
 {
-    for (int r = 0; r < sp.nranks; r++) {
-        uint64_t from = processed[r], to = in[2 * r + 1];
-        if (r == sp.rank || to == from)
-            continue;
-        if (to - from > META_ANNOUNCE_SLOTS) /* the fetcher's limit makes this impossible */
-            log_fatal("gallocy_barrier", "rank %d announced %lu page runs at once, more than "
-                      "its ring holds (%d): gallocy is inconsistent", r,
-                      (unsigned long)(to - from), META_ANNOUNCE_SLOTS);
-        read_runs(r, ring_off(sp.rank), META_ANNOUNCE_SLOTS, from, to);
-        for (uint64_t i = 0; i < to - from; i++)
-            stats_add(pages_shared, cache_share_home(run_page(read_buf[i]),
-                                                     run_len(read_buf[i])));
-        processed[r] = to;
-    }
+    const struct queued *x = a, *y = b;
+    return (x->home > y->home) - (x->home < y->home);
 }
 
-/* Fetcher side, after an exchange: what the homes read at the previous one is now
- * protected there. */
-static void confirm_announced(void)
+/* Fetcher side, before the barrier's reduction: the queued announcements go to their
+ * homes' rings of this parity; what does not fit is not announced. */
+static void push_announcements(int parity)
 {
-    for (int h = 0; h < sp.nranks; h++) {
-        struct announcer *a = &ann[h];
-        uint64_t from = a->read_from > a->void_below ? a->read_from : a->void_below;
-        if (a->given > from)
-            mark_announced(h, from, a->given, KNOWN_CONFIRMED);
-        a->read_from = a->given;
-        a->given = a->giving;
+    qsort(queued, nqueued, sizeof *queued, by_home);
+    uint64_t head_off = sp.meta_off + META_ANNOUNCE_HEAD + 8 * (uint64_t)parity;
+    if (npushed[parity] + nqueued > pushed_cap[parity])
+        while (npushed[parity] + nqueued > pushed_cap[parity])
+            pushed[parity] = vec_grow(pushed[parity], &pushed_cap[parity], sizeof *pushed[parity],
+                                      "announcements");
+    uint64_t *out = pushed[parity] + npushed[parity];
+    size_t nout = 0;
+    for (size_t i = 0; i < nqueued;) {
+        int home = queued[i].home;
+        size_t j = i;
+        while (j < nqueued && queued[j].home == home)
+            j++;
+        uint64_t k = j - i, at = tp->fetch_add(home, head_off, k);
+        uint64_t fit = at >= META_ANNOUNCE_SLOTS ? 0
+                       : k < META_ANNOUNCE_SLOTS - at ? k : META_ANNOUNCE_SLOTS - at;
+        for (size_t q = i; q < j; q++)
+            out[nout + (q - i)] = queued[q].run;
+        if (fit)
+            tp->put(home, announce_ring_off(parity) + at * 8, out + nout, fit * 8);
+        mark_runs(out + nout + fit, k - fit, 1, KNOWN_NONE); /* no room: untracked */
+        nout += fit;
+        i = j;
     }
+    tp->flush(TP_ALL_RANKS); /* in place before this rank enters the reduction */
+    npushed[parity] += nout;
+    nqueued = 0;
+}
+
+/* Home side, after barrier e: write-protects what ring e % 2 names, and empties it. */
+static void share_announced(int parity)
+{
+    uint64_t *head = (uint64_t *)(sp.alias + sp.meta_off + META_ANNOUNCE_HEAD) + parity;
+    uint64_t n = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+    const uint64_t *ring = announce_ring(parity);
+    n = n < META_ANNOUNCE_SLOTS ? n : META_ANNOUNCE_SLOTS;
+    for (uint64_t i = 0; i < n; i++)
+        stats_add(pages_shared, cache_share_home(run_page(ring[i]), run_len(ring[i])));
+    /* No other rank touches this ring before barrier e + 2, which this rank enters later. */
+    __atomic_store_n(head, 0, __ATOMIC_RELEASE);
 }
 
 void notice_barrier(void)
@@ -334,24 +379,25 @@ void notice_barrier(void)
         futex_unlock(&cache_lock);
         return;
     }
-    size_t n = (size_t)sp.nranks;
-    uint64_t *out = exchange_buf, *in = exchange_buf + 2 * n;
+    int parity = (int)(epoch & 1);
     futex_lock(&cache_lock);
+    push_announcements(parity);
     uint64_t c = __atomic_load_n(count_word, __ATOMIC_RELAXED);
-    for (size_t r = 0; r < n; r++) {
-        ann[r].giving = ann[r].head;
-        out[2 * r] = c;
-        out[2 * r + 1] = ann[r].head;
-    }
+    memset(publishers, 0, publisher_words * sizeof *publishers);
+    if (c != published_at_barrier)
+        publishers[sp.rank / 64] |= 1ul << (sp.rank % 64);
+    published_at_barrier = c;
     futex_unlock(&cache_lock);
-    /* Also the barrier: nobody leaves before everyone has released. */
-    rt_alltoall(out, in, 2 * sizeof *out);
+    /* The barrier itself (nobody leaves before everyone has released and announced), and
+     * who has published notices since the last one: log N steps of N bits. */
+    rt_allreduce_or(publishers, publisher_words);
     futex_lock(&cache_lock);
+    epoch++;
     cache_invalidate(); /* untracked copies, and what this rank put or swapped itself */
-    confirm_announced();
-    share_announced(in);
-    for (size_t r = 0; r < n; r++)
-        counts[r] = in[2 * r];
-    apply_notices(counts);
+    /* Pushed at the barrier before this one: protected at their homes by now. */
+    mark_runs(pushed[!parity], npushed[!parity], 1, KNOWN_CONFIRMED);
+    npushed[!parity] = 0;
+    share_announced(parity);
+    apply_notices(publishers);
     futex_unlock(&cache_lock);
 }

@@ -14,8 +14,8 @@ void notice_record(size_t page, size_t n);
 /* Release: makes the recorded notices readable by every rank. */
 void notice_publish(void);
 
-/* Pages [page, page+n), homed by home, were just fetched: announces to the home those it
- * has not been told of (safe in the fault handler). */
+/* Pages [page, page+n), homed by home, were just fetched: queues for the home, to be told at
+ * the next barrier, those it has not been told of (safe in the fault handler). */
 void notice_announce(int home, size_t page, size_t n);
 /* Whether a copy of page fetched now may be kept across acquires: its home write-protects
  * it and turns its own writes into notices. */
@@ -27,8 +27,9 @@ void notice_forget(size_t page, size_t n);
  * keeps tracked copies) and drops the copies their new notices name. */
 void notice_acquire(void);
 /* Collective, without cache_lock held: the whole of gallocy_barrier after its release.
- * One exchange carries every rank's notice count and announcements; then each rank
- * write-protects its newly shared pages and drops what is stale. */
+ * Announcements go to their homes, then one reduction (log N steps) is the barrier and
+ * says who published notices; then each rank write-protects its newly shared pages and
+ * drops what those ranks' notices name. */
 void notice_barrier(void);
 
 #endif
