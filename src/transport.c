@@ -80,10 +80,11 @@ int tp_expose(size_t off, size_t len, const char *call)
     static pthread_mutex_t said_lock = PTHREAD_MUTEX_INITIALIZER;
     static char said[sizeof why];
     pthread_mutex_lock(&said_lock);
-    int again = !strcmp(said, why);
-    if (call && !again) {
+    char key[sizeof said];
+    snprintf(key, sizeof key, "%s: %s", call ? call : "", why);
+    if (call && strcmp(said, key)) {
         log_error(call, "%s", why);
-        snprintf(said, sizeof said, "%s", why);
+        snprintf(said, sizeof said, "%s", key);
     }
     pthread_mutex_unlock(&said_lock);
     return -ENOMEM;

@@ -56,6 +56,8 @@ run "heap (the allocator alone, threads)" 600 "$dir/test_heap"
 run "numa placement on XML topologies" 120 "$dir/test_numa" "$GALLOCY_TEST_SRCDIR"
 run "gallocy-info" 120 sh "$GALLOCY_TEST_SRCDIR/test_info.sh" "$dir/../tools/gallocy-info" \
     "$GALLOCY_TEST_SRCDIR/../src/options.def"
+run "scale model in the README" 60 sh "$GALLOCY_TEST_SRCDIR/test_scale_model.sh" \
+    "$GALLOCY_TEST_SRCDIR/../README.md" "$GALLOCY_TEST_SRCDIR/../tools/scale-model"
 for np in ${GALLOCY_TEST_NP:-1 2 4}; do
     run "test_gallocy, $np rank(s)" 900 "$MPIRUN" -np "$np" "$dir/test_gallocy"
 done
