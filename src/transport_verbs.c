@@ -282,12 +282,11 @@ static void post(struct vop *o, struct ibv_send_wr *wr, struct ibv_sge *sge)
     o->owner->posted++;
 }
 
-/* One READ or WRITE between local, with its lkey (registered) or through a bounce slot
- * (lkey 0, len at most a slot), and raddr under rkey at rank. */
-static void post_rdma(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int rank,
-                      uint64_t raddr, uint32_t rkey, size_t len)
+/* Under the lock: one READ or WRITE between local, with its lkey (registered) or through a
+ * bounce slot (lkey 0, len at most a slot), and raddr under rkey at rank. */
+static void post_rdma_locked(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int rank,
+                             uint64_t raddr, uint32_t rkey, size_t len)
 {
-    pthread_mutex_lock(&lock);
     struct vop *o = op_take(rank, !lkey, opcode);
     struct ibv_sge sge = {.addr = (uintptr_t)local, .length = (uint32_t)len, .lkey = lkey};
     if (!lkey) {
@@ -303,6 +302,13 @@ static void post_rdma(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int
     wr.wr.rdma.remote_addr = raddr;
     wr.wr.rdma.rkey = rkey;
     post(o, &wr, &sge);
+}
+
+static void post_rdma(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int rank,
+                      uint64_t raddr, uint32_t rkey, size_t len)
+{
+    pthread_mutex_lock(&lock);
+    post_rdma_locked(opcode, local, lkey, rank, raddr, rkey, len);
     pthread_mutex_unlock(&lock);
 }
 
@@ -355,19 +361,28 @@ static void learn_keys(int r)
     pthread_mutex_unlock(&keys_lock);
 }
 
-/* The registration of rank's memory holding off, in *k: 1.  Else 0, with in *next where
- * the rank's next registration starts: it has not exposed [off, *next). */
+/* Under the lock: the registration of rank's memory holding off, known here, copied to *k
+ * (posting may let the lock go, and the list move): 1.  Else 0, with in *next where the
+ * next registration known starts. */
+static int key_locked(int rank, uint64_t off, struct vkey *k, uint64_t *next)
+{
+    const struct vkey *e = vkeys_find(&peers[rank].keys, off);
+    if (e)
+        *k = *e;
+    else
+        *next = vkeys_next(&peers[rank].keys, off);
+    return e != NULL;
+}
+
+/* key_locked, learning the rank's newer registrations on a miss: 0 when it has not exposed
+ * [off, *next). */
 static int remote_key(int rank, uint64_t off, struct vkey *k, uint64_t *next)
 {
     for (int tries = 0;; tries++) {
         pthread_mutex_lock(&lock);
-        const struct vkey *e = vkeys_find(&peers[rank].keys, off);
-        if (e)
-            *k = *e;
-        else
-            *next = vkeys_next(&peers[rank].keys, off);
+        int found = key_locked(rank, off, k, next);
         pthread_mutex_unlock(&lock);
-        if (e)
+        if (found)
             return 1;
         if (tries || rank == me)
             return 0;
@@ -382,41 +397,54 @@ _Noreturn static void unexposed(enum ibv_wr_opcode op, int rank, uint64_t off, s
               opname(op), len, (unsigned long long)off, rank);
 }
 
-/* The lkey of [p, p+len) when it lies in one registration of this rank's, else 0 (bounce). */
-static uint32_t local_key(const void *p, size_t len)
+/* Under the lock: the lkey of [p, p+len) when it lies in one registration of this rank's,
+ * else 0 (bounce it). */
+static uint32_t local_key_locked(const void *p, size_t len)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)region_base;
-    uint32_t key = 0;
-    pthread_mutex_lock(&lock);
     const struct vkey *e = vkeys_find(&peers[me].keys, off);
     if (e && (uintptr_t)p >= (uintptr_t)region_base && off - e->off + len <= e->len)
-        key = e->lkey;
-    pthread_mutex_unlock(&lock);
-    return key;
+        return e->lkey;
+    return 0;
 }
 
 /* --- data path ----------------------------------------------------------------------------- */
 
+/* Each chunk's keys are looked up and the chunk posted under one taking of the lock. */
 static void transfer(enum ibv_wr_opcode opcode, char *local, int rank, uint64_t off,
                      size_t len)
 {
-    uint32_t lkey = local_key(local, len);
-    size_t max = lkey ? (size_t)1 << 30 : SLOT_BYTES;
+    uint32_t lkey = 0;
+    int first = 1, learned = 0;
     while (len) {
         struct vkey k;
-        uint64_t next;
-        size_t chunk;
-        if (remote_key(rank, off, &k, &next)) {
+        uint64_t next = 0;
+        size_t chunk = 0;
+        pthread_mutex_lock(&lock);
+        if (first)
+            lkey = local_key_locked(local, len);
+        first = 0;
+        int found = key_locked(rank, off, &k, &next);
+        if (found) {
+            size_t max = lkey ? (size_t)1 << 30 : SLOT_BYTES;
             chunk = k.off + k.len - off;
             chunk = chunk < len ? chunk : len;
             chunk = chunk < max ? chunk : max;
-            post_rdma(opcode, local, lkey, rank, k.addr + (off - k.off), k.rkey, chunk);
-        } else if (opcode == IBV_WR_RDMA_READ) { /* never handed out: zeroes there too */
+            post_rdma_locked(opcode, local, lkey, rank, k.addr + (off - k.off), k.rkey, chunk);
+        }
+        pthread_mutex_unlock(&lock);
+        if (!found && !learned && rank != me) { /* a registration not known here yet? */
+            learn_keys(rank);
+            learned = 1;
+            continue;
+        }
+        if (!found && opcode != IBV_WR_RDMA_READ)
+            unexposed(opcode, rank, off, len);
+        if (!found) { /* never handed out: zeroes there too */
             chunk = next - off < len ? (size_t)(next - off) : len;
             memset(local, 0, chunk);
-        } else {
-            unexposed(opcode, rank, off, len);
         }
+        learned = 0;
         local += chunk;
         off += chunk;
         len -= chunk;
