@@ -87,11 +87,6 @@ static inline size_t run_len(uint64_t r)
     return (size_t)(r & (RUN_MAX - 1)) + 1;
 }
 
-static uint64_t *announce_ring(int parity)
-{
-    return (uint64_t *)(sp.alias + sp.meta_off +
-                        meta_announce_off(sp.heap_size, (size_t)opt.remote_free_slots, parity));
-}
 static size_t announce_ring_off(int parity)
 {
     return sp.meta_off + meta_announce_off(sp.heap_size, (size_t)opt.remote_free_slots, parity);
@@ -220,15 +215,18 @@ int notice_page_tracked(size_t page)
     return known[page] == KNOWN_CONFIRMED;
 }
 
-/* Pages of these runs still ANNOUNCED become state. */
-static void mark_runs(const uint64_t *runs, size_t n, size_t stride, uint8_t state)
+/* The pages of run r still ANNOUNCED become state. */
+static void mark_run(uint64_t r, uint8_t state)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint64_t r = runs[i * stride];
-        for (size_t p = run_page(r), e = p + run_len(r); p < e; p++)
-            if (known[p] == KNOWN_ANNOUNCED)
-                known[p] = state;
-    }
+    for (size_t p = run_page(r), e = p + run_len(r); p < e; p++)
+        if (known[p] == KNOWN_ANNOUNCED)
+            known[p] = state;
+}
+
+static void mark_runs(const uint64_t *runs, size_t n, uint8_t state)
+{
+    for (size_t i = 0; i < n; i++)
+        mark_run(runs[i], state);
 }
 
 void notice_forget(size_t page, size_t n)
@@ -236,11 +234,11 @@ void notice_forget(size_t page, size_t n)
     memset(known + page, KNOWN_NONE, n);
     /* Runs not yet confirmed may name pages that a new allocation reuses before they would
      * be: never confirm them; their pages are announced again when next fetched. */
-    if (nqueued)
-        mark_runs(&queued[0].run, nqueued, sizeof *queued / sizeof(uint64_t), KNOWN_NONE);
+    for (size_t i = 0; i < nqueued; i++)
+        mark_run(queued[i].run, KNOWN_NONE);
     nqueued = 0;
     for (int i = 0; i < 2; i++) {
-        mark_runs(pushed[i], npushed[i], 1, KNOWN_NONE);
+        mark_runs(pushed[i], npushed[i], KNOWN_NONE);
         npushed[i] = 0;
     }
 }
@@ -256,12 +254,13 @@ static void read_runs(int r, size_t off, size_t len, uint64_t from, uint64_t to)
     tp->flush(r);
 }
 
-/* Drops the copies named by the notices rank r published since this rank last looked, up to
- * count; 1 when it must drop every tracked copy instead (too many, or overwritten). */
+/* Drops the copies named by the notices rank r (another rank) published since this rank
+ * last looked, up to count; 1 when it must drop every tracked copy instead (too many, or
+ * overwritten). */
 static int apply_notices_of(int r, uint64_t count)
 {
     uint64_t from = seen[r], to = count;
-    if (r == sp.rank || to == from)
+    if (to == from)
         return 0;
     seen[r] = to;
     if (cache_tracked == 0) /* nothing the notices could name */
@@ -330,10 +329,9 @@ static void push_announcements(int parity)
 {
     qsort(queued, nqueued, sizeof *queued, by_home);
     uint64_t head_off = sp.meta_off + META_ANNOUNCE_HEAD + 8 * (uint64_t)parity;
-    if (npushed[parity] + nqueued > pushed_cap[parity])
-        while (npushed[parity] + nqueued > pushed_cap[parity])
-            pushed[parity] = vec_grow(pushed[parity], &pushed_cap[parity], sizeof *pushed[parity],
-                                      "announcements");
+    while (npushed[parity] + nqueued > pushed_cap[parity])
+        pushed[parity] = vec_grow(pushed[parity], &pushed_cap[parity], sizeof *pushed[parity],
+                                  "announcements");
     uint64_t *out = pushed[parity] + npushed[parity];
     size_t nout = 0;
     for (size_t i = 0; i < nqueued;) {
@@ -348,7 +346,7 @@ static void push_announcements(int parity)
             out[nout + (q - i)] = queued[q].run;
         if (fit)
             tp->put(home, announce_ring_off(parity) + at * 8, out + nout, fit * 8);
-        mark_runs(out + nout + fit, k - fit, 1, KNOWN_NONE); /* no room: untracked */
+        mark_runs(out + nout + fit, k - fit, KNOWN_NONE); /* no room: untracked */
         nout += fit;
         i = j;
     }
@@ -362,7 +360,7 @@ static void share_announced(int parity)
 {
     uint64_t *head = (uint64_t *)(sp.alias + sp.meta_off + META_ANNOUNCE_HEAD) + parity;
     uint64_t n = __atomic_load_n(head, __ATOMIC_ACQUIRE);
-    const uint64_t *ring = announce_ring(parity);
+    const uint64_t *ring = (const uint64_t *)(sp.alias + announce_ring_off(parity));
     n = n < META_ANNOUNCE_SLOTS ? n : META_ANNOUNCE_SLOTS;
     for (uint64_t i = 0; i < n; i++)
         stats_add(pages_shared, cache_share_home(run_page(ring[i]), run_len(ring[i])));
@@ -395,7 +393,7 @@ void notice_barrier(void)
     epoch++;
     cache_invalidate(); /* untracked copies, and what this rank put or swapped itself */
     /* Pushed at the barrier before this one: protected at their homes by now. */
-    mark_runs(pushed[!parity], npushed[!parity], 1, KNOWN_CONFIRMED);
+    mark_runs(pushed[!parity], npushed[!parity], KNOWN_CONFIRMED);
     npushed[!parity] = 0;
     share_announced(parity);
     apply_notices(publishers);

@@ -157,8 +157,9 @@ int space_discard(size_t off, size_t len, int zero)
 {
     /* Registered memory stays pinned to its pages: punching a hole would leave the device
      * writing pages the mapping no longer shows. */
-    if (!len || (!tp_is_pinned(off, len) && fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                         (off_t)off, (off_t)len) == 0))
+    if (!len || (!tp_is_pinned(off, len) &&
+                 fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                           (off_t)len) == 0))
         return 1;
     if (zero)
         memset(sp.alias + off, 0, len);
