@@ -6,6 +6,7 @@
 
 static MPI_Comm comm = MPI_COMM_NULL;
 static int rank = -1, size;
+static int node_size, node_leader; /* 0: not asked yet since setup */
 
 int rt_mpi_setup(MPI_Comm user)
 {
@@ -23,7 +24,7 @@ void rt_mpi_teardown(void)
         PMPI_Comm_free(&comm);
     comm = MPI_COMM_NULL;
     rank = -1;
-    size = 0;
+    size = node_size = 0;
 }
 
 MPI_Comm rt_mpi_comm(void)
@@ -83,18 +84,23 @@ void rt_allreduce_or(unsigned long *words, size_t n)
 int rt_node_ranks(int *leader)
 {
     MPI_Comm node;
-    int n = 1;
-    *leader = rank;
-    if (PMPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) !=
-        MPI_SUCCESS)
-        return 1; /* alone, as far as gallocy knows */
-    if (PMPI_Allreduce(&rank, leader, 1, MPI_INT, MPI_MIN, node) != MPI_SUCCESS ||
-        PMPI_Comm_size(node, &n) != MPI_SUCCESS) {
-        *leader = rank;
-        n = 1;
+    if (node_size) { /* asked before: the answer does not change while comm lives */
+        *leader = node_leader;
+        return node_size;
     }
-    PMPI_Comm_free(&node);
-    return n;
+    node_size = 1; /* alone, as far as gallocy knows, unless MPI says otherwise */
+    node_leader = rank;
+    if (PMPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) ==
+        MPI_SUCCESS) {
+        if (PMPI_Allreduce(&rank, &node_leader, 1, MPI_INT, MPI_MIN, node) != MPI_SUCCESS ||
+            PMPI_Comm_size(node, &node_size) != MPI_SUCCESS) {
+            node_leader = rank;
+            node_size = 1;
+        }
+        PMPI_Comm_free(&node);
+    }
+    *leader = node_leader;
+    return node_size;
 }
 
 _Noreturn void rt_abort(int code)

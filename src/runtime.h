@@ -16,8 +16,8 @@ long rt_allreduce_max(long v);
 long rt_allreduce_min(long v);
 /* words[i] becomes the bitwise OR of every rank's words[i] (the same result on every rank). */
 void rt_allreduce_or(unsigned long *words, size_t n);
-/* Collective: how many ranks share this rank's node (its shared memory), and in *leader
- * the lowest of them. */
+/* How many ranks share this rank's node (its shared memory), and in *leader the lowest of
+ * them.  Collective the first time after set-up; later calls give the same answer, locally. */
 int rt_node_ranks(int *leader);
 /* Ends the whole job (every rank) with this exit code; usable before init and from any thread. */
 _Noreturn void rt_abort(int code);
