@@ -203,6 +203,9 @@ typedef struct {
     uint64_t remote_frees_sent;    /* frees of other ranks' blocks delivered to their queues */
     uint64_t remote_frees_drained; /* frees from other ranks taken from this rank's queue */
     uint64_t remote_free_batches;  /* deliveries: each is one reserve, one put, one publish */
+    /* The transport (verbs; 0 under MPI RMA, whose MPI keeps its own). */
+    uint64_t bytes_registered; /* memory registered with the RDMA device now (pinned) */
+    uint64_t connections;      /* peers this rank holds a queue pair to (made when first needed) */
     /* This rank's heap.  A block freed by another thread counts as in use until the heap that
      * owns it collects it (when that heap runs short, or at a release). */
     uint64_t bytes_in_use;     /* small blocks at their class size, large ones in pages */

@@ -75,8 +75,9 @@ int tp_mpi_create(void *base, size_t size, uint64_t meta_off, const struct tp_op
  * lets it go when the job takes another transport. */
 int tp_verbs_open(const char *device, char *why, size_t len);
 void tp_verbs_close(void);
-/* Collective, after tp_verbs_open: registers the ranges not on demand (the caller keeps
- * the ranges out of forked children, MADV_DONTFORK) and connects every rank. */
+/* Collective, after tp_verbs_open: registers the range not on demand (one, holding meta_off;
+ * the caller keeps the ranges out of forked children, MADV_DONTFORK) and listens for
+ * connections; a peer is connected when first addressed. */
 int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint64_t meta_off,
                     const struct tp_ops **out);
 /* Tests only: later operations to rank use a wrong remote key. */

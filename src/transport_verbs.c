@@ -42,8 +42,10 @@
 #include "log.h"
 #include "options.h"
 #include "runtime.h"
+#include "stats.h"
 #include "transport.h"
 #include "verbs_device.h"
+#include "verbs_connect.h"
 #include "verbs_keys.h"
 #include "verbs_memory.h"
 
@@ -76,7 +78,9 @@ struct vop {
 };
 
 struct peer {
-    struct ibv_qp *qp;
+    struct ibv_qp *qp;    /* this rank's operations go here; NULL until connected */
+    struct ibv_qp *spare; /* a second queue pair, when both ranks connected at once */
+    int ready;            /* atomic: qp is set */
     int inflight;
     struct vkeys keys; /* its registrations known here (under lock) */
 };
@@ -104,6 +108,8 @@ static __thread struct waiter *my_waiter; /* kept across re-initialisations: its
 static char *region_base;
 static uint64_t meta_off; /* the backend's metadata: the published table (verbs_keys.h) */
 static struct tp_range on_demand[TP_MAX_RANGES];
+static struct tp_range eager_range; /* the one registered at init: the metadata */
+static struct vc_config connect_config;
 static struct ibv_port_attr port_attr; /* of the port opened */
 static char dev_desc[160], link_desc[160];
 
@@ -282,8 +288,17 @@ static void post(struct vop *o, struct ibv_send_wr *wr, struct ibv_sge *sge)
     o->owner->posted++;
 }
 
-/* Under the lock: one READ or WRITE between local, with its lkey (registered) or through a
- * bounce slot (lkey 0, len at most a slot), and raddr under rkey at rank. */
+/* The first operation to a peer connects to it (verbs_connect.h).  Not under the lock: the
+ * rendezvous waits on the peer. */
+static void connect_once(int rank)
+{
+    if (!__atomic_load_n(&peers[rank].ready, __ATOMIC_ACQUIRE))
+        vc_connect(rank);
+}
+
+/* Under the lock, the peer connected: one READ or WRITE between local, with its lkey
+ * (registered) or through a bounce slot (lkey 0, len at most a slot), and raddr under rkey
+ * at rank. */
 static void post_rdma_locked(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int rank,
                              uint64_t raddr, uint32_t rkey, size_t len)
 {
@@ -307,6 +322,7 @@ static void post_rdma_locked(enum ibv_wr_opcode opcode, char *local, uint32_t lk
 static void post_rdma(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int rank,
                       uint64_t raddr, uint32_t rkey, size_t len)
 {
+    connect_once(rank);
     pthread_mutex_lock(&lock);
     post_rdma_locked(opcode, local, lkey, rank, raddr, rkey, len);
     pthread_mutex_unlock(&lock);
@@ -318,6 +334,7 @@ static void post_rdma(enum ibv_wr_opcode opcode, char *local, uint32_t lkey, int
  * from the start, and every rank knows that registration). */
 static void table_of(int r, uint64_t *addr, uint32_t *rkey)
 {
+    connect_once(r); /* the connection brings it */
     pthread_mutex_lock(&lock);
     const struct vkey *e = vkeys_find(&peers[r].keys, meta_off);
     if (e) {
@@ -378,6 +395,7 @@ static int key_locked(int rank, uint64_t off, struct vkey *k, uint64_t *next)
  * [off, *next). */
 static int remote_key(int rank, uint64_t off, struct vkey *k, uint64_t *next)
 {
+    connect_once(rank);
     for (int tries = 0;; tries++) {
         pthread_mutex_lock(&lock);
         int found = key_locked(rank, off, k, next);
@@ -416,6 +434,7 @@ static void transfer(enum ibv_wr_opcode opcode, char *local, int rank, uint64_t 
 {
     uint32_t lkey = 0;
     int first = 1, learned = 0;
+    connect_once(rank);
     while (len) {
         struct vkey k;
         uint64_t next = 0;
@@ -517,7 +536,7 @@ static uint64_t verbs_compare_swap(int rank, uint64_t off, uint64_t expected, ui
 static int peer_of_qp(const struct ibv_qp *qp)
 {
     for (int i = 0; i < nranks; i++)
-        if (peers[i].qp == qp)
+        if (qp && (peers[i].qp == qp || peers[i].spare == qp))
             return i;
     return -1;
 }
@@ -628,6 +647,7 @@ static int register_range(uint64_t off, size_t len, int publish, char *why, size
     }
     mrs[nmrs++] = mr;
     pinned_bytes += len;
+    stats_add(bytes_registered, len);
     if (publish) { /* the entry, then the count that covers it: readers read the count first */
         table[c] = e;
         __atomic_store_n(count, c + 1, __ATOMIC_RELEASE);
@@ -672,10 +692,13 @@ static int verbs_pinned(uint64_t off, size_t len)
 
 static void verbs_fini(void)
 {
+    vc_stop(); /* no queue pair arrives from here on */
     if (peers)
         for (int i = 0; i < nranks; i++) {
             if (peers[i].qp)
                 ibv_destroy_qp(peers[i].qp);
+            if (peers[i].spare)
+                ibv_destroy_qp(peers[i].spare);
             vkeys_free(&peers[i].keys);
         }
     free(peers);
@@ -685,6 +708,7 @@ static void verbs_fini(void)
     free(mrs);
     mrs = NULL;
     nmrs = mrs_cap = 0;
+    stats_sub(bytes_registered, pinned_bytes);
     pinned_bytes = 0;
     if (priv_mr)
         ibv_dereg_mr(priv_mr);
@@ -716,25 +740,30 @@ static const struct tp_ops verbs_ops = {
     .fini = verbs_fini,
 };
 
-static int create_qps(const struct ibv_device_attr *da)
+/* From the connection thread: a queue pair to rank is ready; what it told includes where
+ * its metadata is registered. */
+static void peer_connected(int rank, struct ibv_qp *qp, const struct vc_card *theirs)
 {
-    int depth = SQ_DEPTH < da->max_qp_wr ? SQ_DEPTH : da->max_qp_wr;
-    int cqe = nranks * depth;
-    cq = ibv_create_cq(ctx, cqe < da->max_cqe ? cqe : da->max_cqe, NULL, NULL, 0);
-    if (!cq)
-        return -1;
-    for (int i = 0; i < nranks; i++)
-        if (!(peers[i].qp = verbs_qp_create(pd, cq, (int)opt.ib_port, depth)))
-            return -1;
-    return 0;
+    struct vkey meta = {.off = eager_range.off, .len = eager_range.len,
+                        .addr = theirs->meta_addr, .rkey = theirs->meta_rkey};
+    pthread_mutex_lock(&lock);
+    struct peer *p = &peers[rank];
+    if (!vkeys_find(&p->keys, meta.off) && vkeys_insert(&p->keys, &meta))
+        log_fatal(WHO, "out of memory for rank %d's registrations", rank);
+    if (!p->qp) {
+        p->qp = qp;
+        __atomic_store_n(&p->ready, 1, __ATOMIC_RELEASE);
+        stats_inc(connections);
+    } else {
+        p->spare = qp;
+    }
+    pthread_mutex_unlock(&lock);
 }
 
 /* The local half, on the device tp_verbs_open opened: the registrations made at once (the
- * ranges not on demand, into eager[], and the private block) and the queue pairs, whose
- * endpoints go to eps.  0, or -1 with why. */
-static int setup_local(const struct tp_range *ranges, int nranges, struct verbs_endpoint *eps,
-                       struct vkey *eager, int *gid_index, int *rd_atomic, char *why,
-                       size_t len)
+ * range not on demand, and the private block), the completion queue and the loopback queue
+ * pair; then the listener for connections (collective).  0, or -1 with why. */
+static int setup_local(const struct tp_range *ranges, int nranges, char *why, size_t len)
 {
     const struct ibv_port_attr pa = port_attr;
     struct ibv_device_attr da;
@@ -747,20 +776,18 @@ static int setup_local(const struct tp_range *ranges, int nranges, struct verbs_
         return -1;
     }
     struct verbs_endpoint ep;
+    int gid_index = 0;
     if (verbs_port_endpoint(ctx, (int)opt.ib_port, &pa, opt.ib_gid_index, dev_desc, &ep,
-                            gid_index, link_desc, sizeof link_desc, why, len))
+                            &gid_index, link_desc, sizeof link_desc, why, len))
         return -1;
-    *rd_atomic = da.max_qp_rd_atom < 16 ? da.max_qp_rd_atom : 16;
-    if (*rd_atomic < 1)
-        *rd_atomic = 1;
+    int rd_atomic = da.max_qp_rd_atom < 16 ? da.max_qp_rd_atom : 16;
+    rd_atomic = rd_atomic < 1 ? 1 : rd_atomic;
+    int depth = SQ_DEPTH < da.max_qp_wr ? SQ_DEPTH : da.max_qp_wr;
 
     size_t records = (sizeof(struct vop) * NOPS + 4095) / 4096 * 4096;
     size_t landing = ((VKEYS_MAX + 1) * sizeof(struct vkey) + 4095) / 4096 * 4096;
     priv_bytes = records + landing + (size_t)NSLOTS * SLOT_BYTES;
-    size_t need = priv_bytes;
-    for (int i = 0; i < nranges; i++)
-        need += ranges[i].on_demand ? 0 : ranges[i].len;
-    if (pin_check(need, why, len))
+    if (pin_check(priv_bytes + eager_range.len, why, len))
         return -1;
     pd = ibv_alloc_pd(ctx);
     void *blk = mmap(NULL, priv_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -779,28 +806,36 @@ static int setup_local(const struct tp_range *ranges, int nranges, struct verbs_
         return -1;
     }
     pinned_bytes += priv_bytes;
-    int neager = 0;
-    for (int i = 0; i < nranges; i++) {
-        if (ranges[i].on_demand)
-            continue;
-        if (register_range(ranges[i].off, ranges[i].len, 0, why, len))
-            return -1;
-        eager[neager++] = *vkeys_find(&peers[me].keys, ranges[i].off);
-    }
+    stats_add(bytes_registered, priv_bytes);
+    if (register_range(eager_range.off, eager_range.len, 0, why, len))
+        return -1;
     for (int i = 0; i < NOPS; i++)
         ops[i].next_free = i + 1 < NOPS ? i + 1 : -1;
     free_op = 0;
     free_slots = NSLOTS == 64 ? ~0ull : (1ull << NSLOTS) - 1;
-    if (create_qps(&da)) {
-        snprintf(why, len, "creating queue pairs on %s failed: %s", dev_desc, strerror(errno));
+    /* Every operation is signalled and holds a record: NOPS completions at most. */
+    cq = ibv_create_cq(ctx, NOPS < da.max_cqe ? NOPS : da.max_cqe, NULL, NULL, 0);
+    struct verbs_endpoint self = ep;
+    struct ibv_qp *loop = cq ? verbs_qp_create(pd, cq, (int)opt.ib_port, depth) : NULL;
+    if (loop) {
+        self.qpn = loop->qp_num;
+        self.psn = (uint32_t)me * 7919u & 0xffffff;
+    }
+    if (!loop || verbs_qp_connect(loop, (int)opt.ib_port, &self, &self, gid_index, rd_atomic)) {
+        snprintf(why, len, "creating the loopback queue pair on %s failed: %s", dev_desc,
+                 strerror(errno));
         return -1;
     }
-    unsigned seed = (unsigned)me * 2654435761u ^ (unsigned)time(NULL);
-    for (int i = 0; i < nranks; i++) {
-        eps[i] = ep;
-        eps[i].qpn = peers[i].qp->qp_num;
-        eps[i].psn = rand_r(&seed) & 0xffffff;
-    }
+    peers[me].qp = loop;
+    peers[me].ready = 1;
+    (void)nranges;
+    (void)ranges;
+    const struct vkey *m = vkeys_find(&peers[me].keys, eager_range.off);
+    struct vc_config vc = {.ctx = ctx, .pd = pd, .cq = cq, .port = (int)opt.ib_port,
+                           .depth = depth, .gid_index = gid_index, .rd_atomic = rd_atomic,
+                           .ep = ep, .meta_rkey = m->rkey, .meta_addr = m->addr,
+                           .desc = dev_desc, .connected = peer_connected};
+    connect_config = vc;
     return 0;
 }
 
@@ -831,61 +866,46 @@ int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint
     int neager = 0;
     memset(on_demand, 0, sizeof on_demand);
     for (int i = 0; i < nranges; i++) {
-        if (ranges[i].on_demand)
+        if (ranges[i].on_demand) {
             on_demand[i] = ranges[i];
-        else
+        } else {
+            eager_range = ranges[i];
             neager++;
+        }
     }
+    /* The peers learn of the one range registered at once when they connect. */
+    if (neager != 1 || meta < eager_range.off ||
+        meta + TP_META_BYTES > eager_range.off + eager_range.len)
+        log_fatal(WHO, "one range not on demand, holding the transport's metadata, is needed "
+                  "(%d given; a gallocy bug)", neager);
     pthread_once(&waiter_once, waiter_key_create);
     int leader;
     node_ranks = rt_node_ranks(&leader); /* collective */
     char why[400] = "";
-    int gid_index = 0, rd_atomic = 1;
-    size_t n = (size_t)nranks;
-    /* Each rank's endpoint for each peer: this rank needs only its own column. */
-    struct verbs_endpoint *eps = calloc(n, sizeof *eps), *theirs = calloc(n, sizeof *eps);
-    struct vkey mine[TP_MAX_RANGES];
-    struct vkey *all_eager = calloc(n * (size_t)(neager ? neager : 1), sizeof *all_eager);
-    peers = calloc(n, sizeof *peers);
-    int ok = eps && theirs && all_eager && peers;
+    peers = calloc((size_t)nranks, sizeof *peers);
+    int ok = peers != NULL;
     if (!ctx)
         snprintf(why, sizeof why, "no device was opened (tp_verbs_open)");
     else if (!ok)
-        snprintf(why, sizeof why, "out of memory for %d peers' queue pairs", nranks);
-    ok = ok && ctx && setup_local(ranges, nranges, eps, mine, &gid_index, &rd_atomic, why,
-                                  sizeof why) == 0;
+        snprintf(why, sizeof why, "out of memory for %d peers", nranks);
+    ok = ok && ctx && setup_local(ranges, nranges, why, sizeof why) == 0;
     if (!ok)
         log_error("gallocy_init", "the verbs transport cannot start: %s", why);
     ok = (int)rt_allreduce_min(ok);
-    if (ok) {
-        rt_alltoall(eps, theirs, sizeof *eps);
-        rt_allgather(mine, all_eager, (size_t)neager * sizeof *mine);
-        for (int i = 0; i < nranks && ok; i++) {
-            for (int k = 0; k < neager && i != me; k++)
-                if (vkeys_insert(&peers[i].keys, &all_eager[(size_t)i * neager + k])) {
-                    log_error("gallocy_init", "out of memory for rank %d's registrations", i);
-                    ok = 0;
-                }
-            if (ok && verbs_qp_connect(peers[i].qp, (int)opt.ib_port, &eps[i], &theirs[i],
-                                       gid_index, rd_atomic)) {
-                log_error("gallocy_init", "connecting the queue pair to rank %d on %s failed: %s",
-                          i, dev_desc, strerror(errno));
-                ok = 0;
-            }
-        }
-        ok = (int)rt_allreduce_min(ok);
+    if (ok && vc_start(&connect_config, why, sizeof why) != 0) { /* collective */
+        if (me == 0)
+            log_error("gallocy_init", "the verbs transport cannot start: %s", why);
+        ok = 0;
     }
-    free(eps);
-    free(theirs);
-    free(all_eager);
     if (!ok) {
         verbs_fini();
         return -GALLOCY_ERR_TRANSPORT;
     }
     fcntl(ctx->async_fd, F_SETFL, fcntl(ctx->async_fd, F_GETFL) | O_NONBLOCK);
     if (me == 0)
-        log_verbose(1, "verbs: %s, %s, RC queue pairs to %d ranks; %zu KiB registered at init",
-                    dev_desc, link_desc, nranks, pinned_bytes >> 10);
+        log_verbose(1, "verbs: %s, %s, queue pairs made when first needed (rdma_cm at %s); "
+                    "%zu KiB registered at init", dev_desc, link_desc, vc_address(),
+                    pinned_bytes >> 10);
     *out = &verbs_ops;
     return 0;
 }
@@ -893,6 +913,7 @@ int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint
 /* For tests: makes every later operation to rank use a wrong remote key. */
 void tp_verbs_corrupt_rkey(int rank)
 {
+    connect_once(rank);
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < peers[rank].keys.n; i++)
         peers[rank].keys.e[i].rkey ^= 0x5a5a5a;

@@ -2,11 +2,13 @@
 # run-verbs-tests.sh: the verbs transport on a real RDMA device.  Run it inside the
 # Soft-RoCE VM, on a tree built on the host:
 #     ../shared/rxe-vm/rxe-run -t 2400 -- sh tests/run-verbs-tests.sh tests
-# It runs the verbs tests alone (test_verbs at 2 and 4 ranks), a READ with a bad remote key,
-# a WRITE to memory never exposed and an RLIMIT_MEMLOCK too small for init (each must end
-# the job with a message naming the problem), allocations refused for want of locked or
-# free memory (ENOMEM and the numbers), then the whole make-check suite (run-tests.sh) with
-# GALLOCY_TRANSPORT=verbs at 2 and 4 ranks (64 MiB heaps: the VM emulates RDMA slowly).  Prints "N passed, N failed" over all of it; exits non-zero on a failure.
+# It runs the verbs tests alone (test_verbs at 2 and 4 ranks); a READ with a bad remote key,
+# a READ from a rank stopped before anyone connected to it, a WRITE to memory never exposed
+# and an RLIMIT_MEMLOCK too small for init (each must end the job with a message naming the
+# problem); allocations refused for want of locked or free memory (ENOMEM and the numbers);
+# then the whole make-check suite (run-tests.sh) with GALLOCY_TRANSPORT=verbs at 2 and 4
+# ranks (64 MiB heaps: the VM emulates RDMA slowly).  Prints "N passed, N failed" over all
+# of it; exits non-zero on a failure.
 dir=${1:-tests}
 src=$(dirname "$0")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -70,6 +72,10 @@ expect dies "RLIMIT_MEMLOCK too small: init fails, saying how much is needed" 30
     "RLIMIT_MEMLOCK is 1024 KiB" "ulimit -l unlimited" -- \
     setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock sh -c \
     "ulimit -l 1024 && GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M mpirun -np 2 $dir/../examples/hello"
+
+expect dies "a peer that cannot answer a connection ends the job, named, in time" 300 \
+    "gallocy (transport verbs)" "rank 1 (" -- \
+    mpirun -np 2 "$dir/test_verbs" peer-stopped
 
 expect dies "a WRITE to memory the peer never exposed ends the job, named" 300 \
     "RDMA WRITE of 64 bytes" "which that rank has not handed out" -- \

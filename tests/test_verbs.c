@@ -1,6 +1,6 @@
 /* test_verbs: the verbs transport alone, on a real RDMA device (run inside the Soft-RoCE VM,
  * ../shared/rxe-vm/rxe-run), under mpirun with 2 or more ranks.  Every rank has a 1 MiB
- * region registered at init, its transport metadata after it, and 6 MiB on demand: every
+ * region, its transport metadata after it (registered at init), and 6 MiB on demand: every
  * operation to every rank (this one included), READs and WRITEs with registered and with
  * bounced local buffers, a batch of operations in flight before one flush, atomics from all
  * ranks at once, and memory exposed on demand (read as zeroes before, found by peers after).
@@ -8,22 +8,32 @@
  *   test_verbs bad-rkey        a READ with a wrong remote key: must end the job with a
  *                              message naming the operation, the peer and the verbs status
  *   test_verbs put-unexposed   a WRITE to memory the peer has not exposed: must end the job
- *                              with a message saying so */
+ *                              with a message saying so
+ *   test_verbs peer-stopped    a READ from a rank that is stopped (SIGSTOP) before anyone
+ *                              connected to it: must end the job, naming that rank, within
+ *                              the connection deadline */
 #include <mpi.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "cunit_main.h"
 #include "log.h"
 #include "options.h"
 #include "runtime.h"
 #include "runtime_mpi.h"
+#include "stats.h"
 #include "transport.h"
 
 enum { REGION = 1 << 20, COUNTERS = 0, DATA = 4096 };
 enum { META = REGION, ON_DEMAND = 2 << 20, ON_DEMAND_LEN = 6 << 20, MAPPED = 8 << 20 };
 #define GRANULE ((size_t)2 << 20) /* what an exposure is rounded out to */
+
+/* The transport counts into stats_counters (stats.c, with the rest of the library, is not
+ * linked here). */
+gallocy_stats_t stats_counters;
 
 static const struct tp_ops *v;
 static char *region;
@@ -38,6 +48,22 @@ static void fill_own_data(void)
 {
     for (size_t i = DATA; i < REGION; i++)
         region[i] = (char)pattern(me, i);
+    rt_barrier();
+}
+
+/* Connections are made when first needed: none before any operation; after each rank
+ * has talked to its right neighbour only, it holds queue pairs to that one and to its left
+ * (which talked to it), and the connections counter says so.  Run first. */
+static void t_connect_when_needed(void)
+{
+    CU_ASSERT_EQUAL(stats_counters.connections, 0);
+    rt_barrier();
+    int right = (me + 1) % n;
+    uint64_t x = 0;
+    v->get(&x, right, COUNTERS, 8);
+    v->flush(right);
+    rt_barrier();
+    CU_ASSERT_EQUAL(stats_counters.connections, n == 2 ? 1 : 2);
     rt_barrier();
 }
 
@@ -200,8 +226,12 @@ static void t_on_demand(void)
     v->flush(r);
     CU_ASSERT_EQUAL(od_mismatches(r, buf, 0, 4096, 0), 0);
     rt_barrier();
-    /* 100 bytes exposed: the whole first granule is registered; the second is not. */
+    /* 100 bytes exposed: the whole first granule is registered (and counted); the second
+     * is not. */
+    uint64_t registered = stats_counters.bytes_registered;
+    CU_ASSERT(registered > REGION); /* the metadata range and the bounce buffers, at init */
     CU_ASSERT_EQUAL(v->expose(ON_DEMAND + 4096, 100, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(stats_counters.bytes_registered, registered + GRANULE);
     CU_ASSERT(v->pinned(ON_DEMAND, 1) && v->pinned(ON_DEMAND + GRANULE - 1, 1));
     CU_ASSERT(!v->pinned(ON_DEMAND + GRANULE, GRANULE));
     rt_barrier();
@@ -216,6 +246,7 @@ static void t_on_demand(void)
     /* The second granule too: the same READ now spans two registrations, both found. */
     CU_ASSERT_EQUAL(v->expose(ON_DEMAND + GRANULE, 1, buf, sizeof buf), 0);
     CU_ASSERT_EQUAL(v->expose(ON_DEMAND, 2 * GRANULE, buf, sizeof buf), 0); /* again: no-op */
+    CU_ASSERT_EQUAL(stats_counters.bytes_registered, registered + 2 * GRANULE);
     rt_barrier();
     memset(buf, 0x77, sizeof buf);
     v->get(buf, r, ON_DEMAND + at, 3 * 4096);
@@ -252,9 +283,10 @@ int main(int argc, char **argv)
         return 2;
     }
     region = mmap(NULL, MAPPED, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    const struct tp_range ranges[] = {{0, REGION, 0}, {META, TP_META_BYTES, 0},
+    const struct tp_range ranges[] = {{0, REGION, 1}, {META, TP_META_BYTES, 0},
                                       {ON_DEMAND, ON_DEMAND_LEN, 1}};
-    if (!tp_verbs_open("", err, sizeof err) || tp_verbs_create(region, ranges, 3, META, &v) != 0) {
+    if (!tp_verbs_open("", err, sizeof err) || tp_verbs_create(region, ranges, 3, META, &v) != 0 ||
+        v->expose(0, REGION, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         if (me == 0)
             printf("0 passed, 1 failed\n");
@@ -264,6 +296,8 @@ int main(int argc, char **argv)
         int right = (me + 1) % n;
         if (me == 0) {
             char x[64];
+            v->get(x, right, DATA, sizeof x); /* learns the key, then spoils it */
+            v->flush(right);
             tp_verbs_corrupt_rkey(right);
             v->get(x, right, DATA, sizeof x);
             v->flush(right);
@@ -288,7 +322,25 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return 0;
     }
+    if (argc > 1 && !strcmp(argv[1], "peer-stopped")) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (me == 1)
+            raise(SIGSTOP); /* its connection thread cannot answer; mpirun kills it */
+        if (me == 0) {
+            sleep(1);
+            char x[64];
+            v->get(x, 1, DATA, sizeof x);
+            v->flush(1);
+            printf("survived a READ from a stopped rank\n");
+            fflush(stdout);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        v->fini();
+        MPI_Finalize();
+        return 0;
+    }
     static const struct cm_test tests[] = {
+        {"queue pairs made when first needed, to the peers talked to", t_connect_when_needed},
         {"every operation: READ of every rank, bounced and zero-copy", t_get_every_rank},
         {"256 READs in flight, one flush", t_batch_in_flight},
         {"WRITE to a neighbour, bounced and zero-copy", t_put_every_rank},
