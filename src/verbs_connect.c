@@ -29,11 +29,15 @@ struct vc_address {
 
 enum { VC_NONE, VC_CONNECTING, VC_DONE };
 
-/* An active connection under way: its queue pair waits for the peer's card. */
+/* A connection under way, the context of its id.  Active: its queue pair waits for the
+ * peer's card.  Accepted (passive): its queue pair is ready, and is handed over once the
+ * peer says its own is (the ESTABLISHED event), so that nothing is posted to a queue pair
+ * the peer has not yet moved to receive. */
 struct pending {
-    int rank;
+    int rank, passive;
     struct ibv_qp *qp;
     struct verbs_endpoint mine;
+    struct vc_card theirs; /* passive: the requester's card */
 };
 
 static struct vc_config cfg;
@@ -145,16 +149,26 @@ static void accept_request(struct rdma_cm_event *ev)
     to_rts(qp, theirs.rank, &mine, &theirs.ep); /* ready before the peer hears of it */
     struct vc_card card = card_of(&mine);
     struct rdma_conn_param p = conn_param(&card, qp->qp_num);
+    struct pending *acc = calloc(1, sizeof *acc);
+    if (!acc)
+        log_fatal(WHO, "out of memory for a connection from rank %d", theirs.rank);
+    *acc = (struct pending){.rank = theirs.rank, .passive = 1, .qp = qp, .theirs = theirs};
+    ev->id->context = acc;
     keep_id(ev->id);
+    /* Until ESTABLISHED, this rank's own first operation on that peer waits for this queue
+     * pair rather than making a second. */
+    pthread_mutex_lock(&lock);
+    if (state[theirs.rank] == VC_NONE)
+        state[theirs.rank] = VC_CONNECTING;
+    pthread_mutex_unlock(&lock);
     if (rdma_accept(ev->id, &p))
         log_fatal(WHO, "accepting the connection from rank %d failed: %s", theirs.rank,
                   strerror(errno));
-    mark_done(theirs.rank, qp, &theirs);
 }
 
 static void handle(struct rdma_cm_event *ev)
 {
-    struct pending *pend = ev->listen_id ? NULL : ev->id->context;
+    struct pending *pend = ev->id->context; /* NULL on a request: the listener's */
     char buf[64];
     switch (ev->event) {
     case RDMA_CM_EVENT_CONNECT_REQUEST:
@@ -184,6 +198,11 @@ static void handle(struct rdma_cm_event *ev)
         return;
     }
     case RDMA_CM_EVENT_ESTABLISHED:
+        if (pend && pend->passive && pend->qp) {
+            mark_done(pend->rank, pend->qp, &pend->theirs);
+            pend->qp = NULL;
+        }
+        return;
     case RDMA_CM_EVENT_DISCONNECTED:
     case RDMA_CM_EVENT_TIMEWAIT_EXIT:
         return;
@@ -191,7 +210,7 @@ static void handle(struct rdma_cm_event *ev)
         if (stopping)
             return;
         log_fatal(WHO, "connecting %s rank %d (%s): %s (status %d); the peer may have died, "
-                  "or its address is not reachable over %s", pend ? "to" : "with",
+                  "or its address is not reachable over %s", pend && !pend->passive ? "to" : "with",
                   pend ? pend->rank : -1, pend ? addr_str(pend->rank, buf, sizeof buf) : "?",
                   rdma_event_str(ev->event), ev->status, cfg.desc);
     }
@@ -344,7 +363,7 @@ void vc_stop(void)
         pthread_join(thread, NULL);
     running = 0;
     for (size_t i = 0; i < nids; i++) {
-        free(ids[i]->context); /* an active connection's; accepted ones have none */
+        free(ids[i]->context); /* its struct pending */
         rdma_destroy_id(ids[i]);
     }
     free(ids);
