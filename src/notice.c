@@ -243,41 +243,14 @@ void notice_forget(size_t page, size_t n)
     }
 }
 
-/* Reads runs [from, to) of the ring of len slots at off on rank r into read_buf. */
-static void read_runs(int r, size_t off, size_t len, uint64_t from, uint64_t to)
+/* Posts the reads of runs [from, to) of rank r's ring into dst (valid after a flush). */
+static void get_runs(uint64_t *dst, int r, uint64_t from, uint64_t to)
 {
-    uint64_t k = to - from, first = from % len;
-    uint64_t n1 = k < len - first ? k : len - first;
-    tp->get(read_buf, r, off + first * 8, n1 * 8);
+    uint64_t k = to - from, first = from % META_NOTICE_SLOTS;
+    uint64_t n1 = k < META_NOTICE_SLOTS - first ? k : META_NOTICE_SLOTS - first;
+    tp->get(dst, r, notice_ring_off() + first * 8, n1 * 8);
     if (k > n1)
-        tp->get(read_buf + n1, r, off, (k - n1) * 8);
-    tp->flush(r);
-}
-
-/* Drops the copies named by the notices rank r (another rank) published since this rank
- * last looked, up to count; 1 when it must drop every tracked copy instead (too many, or
- * overwritten). */
-static int apply_notices_of(int r, uint64_t count)
-{
-    uint64_t from = seen[r], to = count;
-    if (to == from)
-        return 0;
-    seen[r] = to;
-    if (cache_tracked == 0) /* nothing the notices could name */
-        return 0;
-    if (to - from > META_NOTICE_SLOTS)
-        return 1;
-    read_runs(r, notice_ring_off(), META_NOTICE_SLOTS, from, to);
-    /* Slot i is rewritten only while the count is i + SLOTS: if it is still below
-     * from + SLOTS, every run read is the one published. */
-    uint64_t now;
-    tp->get(&now, r, sp.meta_off + META_NOTICE_COUNT, 8);
-    tp->flush(r);
-    if (now - from >= META_NOTICE_SLOTS)
-        return 1;
-    for (uint64_t i = 0; i < to - from; i++)
-        stats_add(stale_drops, cache_drop(run_page(read_buf[i]), run_len(read_buf[i])));
-    return 0;
+        tp->get(dst + n1, r, notice_ring_off(), (k - n1) * 8);
 }
 
 static int wanted(const unsigned long *want, int r)
@@ -285,11 +258,43 @@ static int wanted(const unsigned long *want, int r)
     return r != sp.rank && (!want || (want[r / 64] >> (r % 64) & 1));
 }
 
-/* The published counts of the ranks in want (NULL: every other rank), read in one batch,
- * then their new notices applied. */
+/* Publishers whose new runs are read together: their rings' runs in one round of gets, then
+ * their counts again in a second (slot i is rewritten only while the count is i + SLOTS, so a
+ * count still below from + SLOTS means every run read is the one published).  Two round trips
+ * for up to READ_BATCH publishers, not two each. */
+enum { READ_BATCH = 64 };
+static struct batched {
+    int rank;
+    uint64_t from, to, now;
+    size_t at; /* where its runs start in read_buf */
+} batch[READ_BATCH];
+
+/* Reads and applies the batch of nb publishers whose runs fill used slots of read_buf; 1
+ * when a ring was overwritten while it was read, and every tracked copy must go instead. */
+static int apply_batch(int nb, size_t used)
+{
+    if (nb == 0)
+        return 0;
+    for (int i = 0; i < nb; i++)
+        get_runs(read_buf + batch[i].at, batch[i].rank, batch[i].from, batch[i].to);
+    tp->flush(TP_ALL_RANKS);
+    for (int i = 0; i < nb; i++)
+        tp->get(&batch[i].now, batch[i].rank, sp.meta_off + META_NOTICE_COUNT, 8);
+    tp->flush(TP_ALL_RANKS);
+    for (int i = 0; i < nb; i++)
+        if (batch[i].now - batch[i].from >= META_NOTICE_SLOTS)
+            return 1;
+    for (size_t i = 0; i < used; i++)
+        stats_add(stale_drops, cache_drop(run_page(read_buf[i]), run_len(read_buf[i])));
+    return 0;
+}
+
+/* The published counts of the ranks in want (NULL: every other rank), read in one round,
+ * then their new notices applied, up to READ_BATCH publishers a round. */
 static void apply_notices(const unsigned long *want)
 {
-    int any = 0, drop_all = 0;
+    int any = 0, drop_all = 0, nb = 0;
+    size_t used = 0;
     for (int r = 0; r < sp.nranks; r++)
         if (wanted(want, r)) {
             tp->get(&counts[r], r, sp.meta_off + META_NOTICE_COUNT, 8);
@@ -299,13 +304,28 @@ static void apply_notices(const unsigned long *want)
         return;
     tp->flush(TP_ALL_RANKS);
     for (int r = 0; r < sp.nranks; r++) {
-        if (!wanted(want, r))
+        if (!wanted(want, r) || counts[r] == seen[r])
             continue;
-        if (drop_all)
-            seen[r] = counts[r]; /* every tracked copy goes anyway */
-        else
-            drop_all = apply_notices_of(r, counts[r]);
+        uint64_t from = seen[r], to = counts[r];
+        seen[r] = to;
+        if (drop_all || cache_tracked == 0) /* nothing left the notices could name */
+            continue;
+        if (to - from > META_NOTICE_SLOTS) {
+            drop_all = 1;
+            continue;
+        }
+        if (nb == READ_BATCH || used + (to - from) > META_NOTICE_SLOTS) {
+            drop_all = apply_batch(nb, used);
+            nb = 0;
+            used = 0;
+            if (drop_all)
+                continue;
+        }
+        batch[nb++] = (struct batched){.rank = r, .from = from, .to = to, .at = used};
+        used += to - from;
     }
+    if (!drop_all)
+        drop_all = apply_batch(nb, used);
     if (drop_all)
         stats_add(stale_drops, cache_drop_tracked());
 }
