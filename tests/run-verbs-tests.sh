@@ -7,8 +7,9 @@
 # and an RLIMIT_MEMLOCK too small for init (each must end the job with a message naming the
 # problem); allocations refused for want of locked or free memory (ENOMEM and the numbers);
 # then the whole make-check suite (run-tests.sh) with GALLOCY_TRANSPORT=verbs at 2 and 4
-# ranks (64 MiB heaps: the VM emulates RDMA slowly).  Prints "N passed, N failed" over all
-# of it; exits non-zero on a failure.
+# ranks with 64 MiB heaps (the VM emulates RDMA slowly); test_gallocy at 2 ranks with the
+# default sizes; and the benchmarks' smoke run.  Prints "N passed, N failed"
+# over all of it; exits non-zero on a failure.
 dir=${1:-tests}
 src=$(dirname "$0")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -101,6 +102,17 @@ GALLOCY_TEST_INIT_NP="" sh "$src/run-tests.sh" "$dir" >"$log" 2>&1
 rc=$?
 cat "$log"
 tally "the whole suite over verbs" $rc "$log"
+
+echo "=== test_gallocy over verbs, default sizes, 2 ranks"
+# The default sizes (1 GiB heaps and collective region) as a user gets them, on the ranks'
+# separate paths (GALLOCY_NODE_SHARED=0).  Only test_gallocy, at 2 ranks: the suite's 4-rank
+# runs and test_maps (CYCLIC over the whole region) would pin more than the VM's 3 GiB holds
+# at these sizes, which the pin-refused cases above already check fails cleanly.
+timeout 900 env GALLOCY_TRANSPORT=verbs GALLOCY_NODE_SHARED=0 mpirun -x GALLOCY_TRANSPORT \
+    -x GALLOCY_NODE_SHARED -np 2 "$dir/test_gallocy" >"$log" 2>&1
+rc=$?
+cat "$log"
+tally "test_gallocy over verbs, default sizes, 2 ranks" $rc "$log"
 
 echo "=== the benchmarks over verbs, against raw verbs (a smoke run: emulated RDMA has no timing)"
 GALLOCY_TRANSPORT=verbs GALLOCY_HEAP_SIZE=64M GALLOCY_COALLOC_SIZE=64M \
