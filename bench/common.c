@@ -45,10 +45,14 @@ static void usage_exit(const char *program, const char *usage, int status)
     exit(status);
 }
 
-void bench_start(int *argc, char ***argv, const char *program, const char *usage)
+double bench_mpi_init_seconds;
+
+void bench_start_mpi(int *argc, char ***argv, const char *program, const char *usage)
 {
     int provided;
+    double t0 = bench_now();
     MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+    bench_mpi_init_seconds = bench_now() - t0;
     MPI_Comm_rank(MPI_COMM_WORLD, &bench_me);
     MPI_Comm_size(MPI_COMM_WORLD, &bench_nranks);
     for (int i = 1; i < *argc; i++) {
@@ -87,13 +91,23 @@ void bench_start(int *argc, char ***argv, const char *program, const char *usage
         exit(1);
     }
     program_name = program;
+}
+
+void bench_start(int *argc, char ***argv, const char *program, const char *usage)
+{
+    bench_start_mpi(argc, argv, program, usage);
     init_or_die();
+    bench_header();
+}
+
+void bench_header(void)
+{
     if (bench_me == 0) {
         if (bench_csv)
             printf("bench,param,unit,gallocy,baseline_name,baseline,ratio\n");
         else
             printf("# %s: %d ranks, median of %d runs; ratio = gallocy's cost / the "
-                   "baseline's (1.00: as fast)\n", program, bench_nranks, bench_reps);
+                   "baseline's (1.00: as fast)\n", program_name, bench_nranks, bench_reps);
         fflush(stdout);
     }
 }

@@ -14,6 +14,11 @@ extern double bench_scale;
 /* MPI_Init_thread, options (--csv, --reps N, --scale X, --only NAME, --help), gallocy_init.
  * usage: the lines --help prints after the common options. */
 void bench_start(int *argc, char ***argv, const char *program, const char *usage);
+/* bench_start's parts: MPI_Init_thread (its time on this rank in bench_mpi_init_seconds) and
+ * the options; the header line (rank 0), after the caller's gallocy_init. */
+void bench_start_mpi(int *argc, char ***argv, const char *program, const char *usage);
+void bench_header(void);
+extern double bench_mpi_init_seconds;
 /* Whether table or workload name was asked for (no --only: all). */
 int bench_wanted(const char *name);
 void bench_stop(void);

@@ -35,6 +35,27 @@ for t in get_lat put_lat get_bw put_bw atomic_lat get_lat_transport get_bw_trans
     [ "$rows" -gt 0 ] && [ "$bad" -eq 0 ]
     verdict "bench: table $t: $rows rows, $bad not 7 fields with positive figures" $?
 done
+# bench/scale at 2 and 4 ranks: a row per job size in each of its tables, and under verbs
+# what the ranks registered and connected.
+BENCH_ARGS="--reps 1 --scale 0.1" timeout 900 sh "$src/bench/scale" "$out" 2 4 \
+    >"$out/scale.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] || tail -n 30 "$out/scale.log"
+verdict "bench: bench/scale finishes at 2 and 4 ranks (status $rc)" $rc
+for t in init barrier_scale barrier_written rss; do
+    rows=$(awk -F, -v t="$t" '$1 == t && NF == 7 && $4 + 0 > 0 && $6 + 0 > 0 && $7 + 0 > 0' \
+           "$out/scale.csv" 2>/dev/null | awk -F, '{ print $2 }' | tr '\n' ' ')
+    [ "$rows" = "2 4 " ]
+    verdict "bench: scale table $t has a row for 2 and for 4 ranks with positive figures (got: $rows)" $?
+done
+if [ "${GALLOCY_TRANSPORT:-}" = verbs ]; then
+    # Each rank registered its metadata at least (the peers connected depend on whether the
+    # ranks share the node's memory: reported, not checked).
+    grep -q '^# 4 ranks: registered with the RDMA device: [1-9][0-9]* KiB .*transport verbs); peers connected: [0-9]* at most' \
+        "$out/scale.log"
+    verdict "bench: under verbs, bench/scale reports registered memory and peers connected" $?
+    grep '^# [0-9]* ranks: registered' "$out/scale.log"
+fi
 # The baseline is the transport's own.
 want="MPI_Get+flush"
 [ "${GALLOCY_TRANSPORT:-}" = verbs ] && want="verbs READ+poll"
@@ -48,6 +69,9 @@ if command -v gnuplot >/dev/null; then
     sh "$src/bench/plot" "$csv" "$out/png" >"$out/plot.log" 2>&1
     [ -s "$out/png/rma_latency.png" ] && [ -s "$out/png/get_bw.png" ]
     verdict "bench: bench/plot makes the charts" $?
+    sh "$src/bench/plot" "$out/scale.csv" "$out/png" >>"$out/plot.log" 2>&1
+    [ -s "$out/png/scale.png" ] && [ ! -e "$out/png/init.png" ]
+    verdict "bench: bench/plot makes scale.png from bench/scale's rows (and no size chart of them)" $?
 else
     echo "(gnuplot is not installed: bench/plot not checked)"
 fi
