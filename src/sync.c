@@ -1,10 +1,8 @@
-/* sync: acquire, release, barrier, locks, atomics and explicit get/put (the public calls that
+/* sync: acquire, release, barrier, atomics and explicit get/put (the public calls that
  * order memory or go straight to a home). */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alloc.h"
 #include "cache.h"
@@ -16,6 +14,7 @@
 #include "runtime.h"
 #include "space.h"
 #include "stats.h"
+#include "sync.h"
 #include "transport.h"
 
 void gallocy_release(void)
@@ -47,8 +46,7 @@ void gallocy_barrier(void)
     stats_inc(barriers);
 }
 
-/* Home and offset of a global word; misuse is fatal (there is no error return to use). */
-static int word_home(const void *p, size_t len, const char *call, uint64_t *off)
+int sync_word_home(const void *p, size_t len, const char *call, uint64_t *off)
 {
     size_t end;
     int home = space_contains(p) ? space_home_run(space_off(p), &end) : -1;
@@ -62,7 +60,7 @@ uint64_t gallocy_atomic_fetch_add(uint64_t *global, uint64_t v)
 {
     CORE_REQUIRE("gallocy_atomic_fetch_add");
     uint64_t off;
-    int home = word_home(global, 8, "gallocy_atomic_fetch_add", &off);
+    int home = sync_word_home(global, 8, "gallocy_atomic_fetch_add", &off);
     uint64_t old = tp->fetch_add(home, off, v);
     if (v)
         cache_changed(off, 8, home);
@@ -73,59 +71,11 @@ uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64
 {
     CORE_REQUIRE("gallocy_atomic_compare_swap");
     uint64_t off;
-    int home = word_home(global, 8, "gallocy_atomic_compare_swap", &off);
+    int home = sync_word_home(global, 8, "gallocy_atomic_compare_swap", &off);
     uint64_t old = tp->compare_swap(home, off, expected, desired);
     if (old == expected && desired != expected)
         cache_changed(off, 8, home);
     return old;
-}
-
-/* Ticket lock: word[0] is the next ticket, word[1] the ticket being served.  FIFO; trylock
- * takes a ticket only when it would be served at once. */
-static void wait_a_bit(int *round)
-{
-    if (*round < 64) {
-        sched_yield();
-    } else {
-        struct timespec ts = {0, (*round < 1024 ? *round : 1024) * 100L};
-        nanosleep(&ts, NULL);
-    }
-    (*round)++;
-}
-
-void gallocy_lock(gallocy_lock_t *l)
-{
-    CORE_REQUIRE("gallocy_lock");
-    uint64_t off;
-    int home = word_home(l, sizeof *l, "gallocy_lock", &off);
-    uint64_t ticket = tp->fetch_add(home, off, 1);
-    int round = 0;
-    while (tp->fetch_add(home, off + 8, 0) != ticket)
-        wait_a_bit(&round);
-    gallocy_acquire();
-    stats_inc(locks);
-}
-
-int gallocy_trylock(gallocy_lock_t *l)
-{
-    CORE_REQUIRE("gallocy_trylock");
-    uint64_t off;
-    int home = word_home(l, sizeof *l, "gallocy_trylock", &off);
-    uint64_t serving = tp->fetch_add(home, off + 8, 0);
-    if (tp->compare_swap(home, off, serving, serving + 1) != serving)
-        return 0;
-    gallocy_acquire();
-    stats_inc(locks);
-    return 1;
-}
-
-void gallocy_unlock(gallocy_lock_t *l)
-{
-    CORE_REQUIRE("gallocy_unlock");
-    uint64_t off;
-    int home = word_home(l, sizeof *l, "gallocy_unlock", &off);
-    gallocy_release();
-    tp->fetch_add(home, off + 8, 1);
 }
 
 /* Explicit transfers: split the global side at changes of home, move each piece with the

@@ -27,6 +27,12 @@ static void *free_it(void *p)
     return NULL;
 }
 
+static void *unlock_it(void *l)
+{
+    gallocy_unlock(l);
+    return NULL;
+}
+
 static int ok_or_fail(const char *name, int ok)
 {
     if (me == 0)
@@ -167,6 +173,68 @@ int main(int argc, char **argv)
     } else if (!strcmp(c, "bad-atomic")) {
         uint64_t local = 0;
         gallocy_atomic_fetch_add(&local, 1);
+    } else if (!strcmp(c, "unlock-unheld")) { /* rank 1 unlocks a lock nobody holds */
+        gallocy_lock_t *l = gallocy_coalloc(sizeof *l, 0);
+        gallocy_barrier();
+        if (me == 1)
+            gallocy_unlock(l);
+        gallocy_barrier();
+    } else if (!strcmp(c, "unlock-twice")) { /* rank 0 locks once, unlocks twice */
+        gallocy_lock_t *l = gallocy_coalloc(sizeof *l, 0);
+        gallocy_barrier();
+        if (me == 0) {
+            gallocy_lock(l);
+            gallocy_unlock(l);
+            gallocy_unlock(l);
+        }
+        gallocy_barrier();
+    } else if (!strcmp(c, "unlock-others")) { /* rank 0 holds it, the last rank unlocks it */
+        gallocy_lock_t *l = gallocy_coalloc(sizeof *l, 0);
+        gallocy_barrier();
+        if (me == 0)
+            gallocy_lock(l);
+        gallocy_barrier();
+        if (me == gallocy_nranks() - 1)
+            gallocy_unlock(l);
+        gallocy_barrier();
+    } else if (!strcmp(c, "lock-twice")) { /* a thread takes a lock it holds */
+        gallocy_lock_t *l = gallocy_coalloc(sizeof *l, 0);
+        gallocy_barrier();
+        if (me == 0) {
+            gallocy_lock(l);
+            if (gallocy_trylock(l)) /* must not answer 0 or 1: it would wait for itself */
+                printf("lock-twice: trylock took a lock this thread holds\n");
+        }
+        gallocy_barrier();
+    } else if (!strcmp(c, "locks-legal")) {
+        /* What stays legal: a lock taken by one thread and given by another of the rank,
+         * and a lock the rank holds taken meanwhile by another rank's trylock (0). */
+        gallocy_lock_t *l = gallocy_coalloc(sizeof *l, 0);
+        gallocy_barrier();
+        int ok = 1;
+        if (me == 0) {
+            gallocy_lock(l);
+            pthread_t t;
+            pthread_create(&t, NULL, unlock_it, l);
+            pthread_join(t, NULL);
+        }
+        gallocy_barrier();
+        if (me == 0)
+            gallocy_lock(l);
+        gallocy_barrier();
+        if (me != 0)
+            ok &= gallocy_trylock(l) == 0;
+        gallocy_barrier();
+        if (me == 0)
+            gallocy_unlock(l);
+        gallocy_barrier();
+        if (me != 0 && gallocy_trylock(l))
+            gallocy_unlock(l);
+        gallocy_barrier();
+        gallocy_cofree(l);
+        int all;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        return ok_or_fail("locks-legal", all);
     } else if (!strcmp(c, "segv-outside")) {
         volatile int *volatile bad = (volatile int *)(uintptr_t)64;
         *bad = 1;

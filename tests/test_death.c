@@ -69,6 +69,18 @@ DIES(t_cofree_malloc, "cofree-malloc", 2, "gallocy_cofree: 0x",
 DIES(t_bad_atomic, "bad-atomic", 1, "gallocy_atomic_fetch_add: 0x",
      "is not an 8-byte aligned word of allocated global memory")
 DIES(t_segv, "segv-outside", 2, "Segmentation fault")
+DIES(t_unlock_unheld, "unlock-unheld", 2, "rank 1: gallocy_unlock: the lock at 0x",
+     "is not held by this rank")
+DIES(t_unlock_twice, "unlock-twice", 2, "rank 0: gallocy_unlock: the lock at 0x",
+     "is not held by this rank (a second unlock")
+DIES(t_unlock_others, "unlock-others", 2, "rank 1: gallocy_unlock: the lock at 0x",
+     "is not held by this rank")
+DIES(t_unlock_others4, "unlock-others", 4, "rank 3: gallocy_unlock: the lock at 0x",
+     "is not held by this rank")
+DIES(t_lock_twice, "lock-twice", 2, "rank 0: gallocy_trylock: this thread already holds the "
+     "lock at 0x", "gallocy locks are not recursive")
+ANSWERS(t_locks_legal, "locks-legal", 2, "locks-legal-ok")
+ANSWERS(t_locks_legal4, "locks-legal", 4, "locks-legal-ok")
 ANSWERS(t_calloc, "calloc-overflow", 2, "calloc-overflow-ok", "overflow size_t")
 ANSWERS(t_huge, "huge-heap", 2, "huge-heap-ok", "more than this machine can back")
 ANSWERS(t_env, "bad-env", 2, "bad-env-ok", "GALLOCY_PREFETCH=lots is not an integer")
@@ -114,6 +126,13 @@ int main(void)
         {"gallocy_cofree of malloc memory aborts", t_cofree_malloc},
         {"atomic on local memory aborts", t_bad_atomic},
         {"SIGSEGV outside the range kills", t_segv},
+        {"unlock of a lock nobody holds aborts", t_unlock_unheld},
+        {"second unlock aborts", t_unlock_twice},
+        {"unlock of another rank's lock aborts", t_unlock_others},
+        {"unlock of another rank's lock aborts, 4 ranks", t_unlock_others4},
+        {"a thread taking a lock it holds aborts", t_lock_twice},
+        {"a lock given by another thread, and trylock of a held lock, work", t_locks_legal},
+        {"the same, 4 ranks", t_locks_legal4},
         {"calloc overflow: NULL, ENOMEM, heap usable", t_calloc},
         {"heap larger than the machine: init fails, retry works", t_huge},
         {"bad GALLOCY_* value: init fails, retry works", t_env},
