@@ -71,15 +71,13 @@ static int check_options(void)
         log_error("gallocy_init", "%s", err);
         return rc;
     }
-    if (opt.prefetch < 1 || opt.prefetch_max < 1 || opt.remote_free_slots < 2 ||
-        opt.progress_us < 0 || opt.progress_idle_us < 0 || opt.heap_size < (1u << 20) ||
-        opt.ib_port < 1 || opt.ib_port > 255 || opt.ib_gid_index < -1 || opt.ib_gid_index > 255) {
-        log_error("gallocy_init", "GALLOCY_PREFETCH and GALLOCY_PREFETCH_MAX must be >= 1, "
-                  "GALLOCY_REMOTE_FREE_SLOTS >= 2, GALLOCY_PROGRESS_US and "
-                  "GALLOCY_PROGRESS_IDLE_US >= 0, GALLOCY_HEAP_SIZE >= 1M, GALLOCY_IB_PORT "
-                  "1..255, GALLOCY_IB_GID_INDEX -1..255");
-        return -EINVAL;
-    }
+    char unknown[512];
+    size_t nunknown = opt_unknown(unknown, sizeof unknown);
+    if (nunknown) /* as UCX does: a misspelt setting must not pass unnoticed */
+        log_error("gallocy_init", "%zu variable%s of the environment named GALLOCY_ %s not "
+                  "a gallocy setting, and %s ignored: %s (gallocy-info lists the settings)",
+                  nunknown, nunknown > 1 ? "s" : "", nunknown > 1 ? "are" : "is",
+                  nunknown > 1 ? "are" : "is", unknown);
     enum numa_policy policy;
     if (numa_parse_policy(opt.numa, &policy) != 0) {
         log_error("gallocy_init", "GALLOCY_NUMA=%s is not auto, local, device, interleave or "

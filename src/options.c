@@ -3,12 +3,18 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 struct options opt;
+
+static int outside(long double v, long double lo, long double hi)
+{
+    return v < lo || v > hi;
+}
 
 int opt_parse_size(const char *s, size_t *out)
 {
@@ -81,7 +87,88 @@ int opt_load(char *err, size_t errlen)
     }
 #include "options.def"
 #undef GALLOCY_OPTION
+#define GALLOCY_OPTION(NAME, field, type, def, help)
+#define GALLOCY_RANGE(NAME, field, lo, hi, text)                                           \
+    if (outside((long double)opt.field, (long double)(lo), (long double)(hi))) {           \
+        v = getenv("GALLOCY_" #NAME);                                                        \
+        snprintf(err, errlen, "GALLOCY_" #NAME "=%s is out of range: it must be " text,      \
+                 v && *v ? v : "(its default)");                                             \
+        return -EINVAL;                                                                      \
+    }
+#include "options.def"
+#undef GALLOCY_RANGE
+#undef GALLOCY_OPTION
     return 0;
+}
+
+/* The edit distance of a and b (short names), for a suggestion. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static const char *const known_names[] = {
+#define GALLOCY_OPTION(NAME, field, type, def, help) "GALLOCY_" #NAME,
+#include "options.def"
+#undef GALLOCY_OPTION
+};
+
+size_t opt_unknown(char *out, size_t len)
+{
+    extern char **environ;
+    size_t found = 0, used = 0;
+    if (len)
+        out[0] = '\0';
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+        char name[64];
+        if (n >= sizeof name || strncmp(*e, "GALLOCY_", 8) != 0 ||
+            strncmp(*e, OPT_TEST_PREFIX, strlen(OPT_TEST_PREFIX)) == 0)
+            continue;
+        memcpy(name, *e, n);
+        name[n] = '\0';
+        const char *nearest = NULL;
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < sizeof known_names / sizeof *known_names; i++) {
+            size_t d = distance(name, known_names[i]);
+            if (d < best) {
+                best = d;
+                nearest = known_names[i];
+            }
+        }
+        if (best == 0)
+            continue;
+        found++;
+        if (used + 1 >= len)
+            continue; /* counted, but no room to name it */
+        int w = snprintf(out + used, len - used, "%s%s%s%s%s", found > 1 ? ", " : "", name,
+                         best <= 3 ? " (did you mean " : "", best <= 3 ? nearest : "",
+                         best <= 3 ? "?)" : "");
+        if (w > 0)
+            used = used + (size_t)w < len ? used + (size_t)w : len - 1;
+    }
+    return found;
 }
 
 #define OPT_FMT_size(x) fprintf(out, "%zu", (x))

@@ -20,6 +20,11 @@ extern struct options opt;
 /* Reads every option from the environment (defaults where unset).  Returns 0, or -EINVAL
  * after writing a message naming the variable into err. */
 int opt_load(char *err, size_t errlen);
+/* Variables of the environment named GALLOCY_ that are not options (nor GALLOCY_TEST_*,
+ * the test harness's): how many, and in out their names, each with the nearest option
+ * when it is a likely misspelling. */
+#define OPT_TEST_PREFIX "GALLOCY_TEST_"
+size_t opt_unknown(char *out, size_t len);
 /* Writes one line per option: name, default, current value, help. */
 void opt_print(FILE *out);
 /* The same as JSON objects, one per line, comma-separated, each line starting with indent

@@ -80,6 +80,20 @@ int main(int argc, char **argv)
         gallocy_malloc(10);
     } else if (!strcmp(c, "bad-env")) {
         return init_refused("bad-env", "GALLOCY_PREFETCH", "lots", -EINVAL);
+    } else if (!strcmp(c, "range-heap")) {
+        return init_refused("range-heap", "GALLOCY_HEAP_SIZE", "0", -EINVAL);
+    } else if (!strcmp(c, "range-prefetch")) {
+        return init_refused("range-prefetch", "GALLOCY_PREFETCH", "0", -EINVAL);
+    } else if (!strcmp(c, "range-slots")) {
+        return init_refused("range-slots", "GALLOCY_REMOTE_FREE_SLOTS", "1", -EINVAL);
+    } else if (!strcmp(c, "range-port")) {
+        return init_refused("range-port", "GALLOCY_IB_PORT", "-3", -EINVAL);
+    } else if (!strcmp(c, "misspelt")) { /* init works and says what it ignored */
+        setenv("GALLOCY_HEAPSIZE", "2G", 1);
+        setenv("GALLOCY_NO_SUCH_THING", "1", 1);
+        int rc = gallocy_init(MPI_COMM_WORLD);
+        me = gallocy_rank();
+        return ok_or_fail("misspelt", rc == 0);
     } else if (!strcmp(c, "numa-bind-fails")) {
         /* A topology with a NUMA node this machine lacks: binding to it fails, is reported
          * once, and the job runs on unbound. */

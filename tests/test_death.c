@@ -86,6 +86,16 @@ ANSWERS(t_huge, "huge-heap", 2, "huge-heap-ok", "more than this machine can back
 ANSWERS(t_env, "bad-env", 2, "bad-env-ok", "GALLOCY_PREFETCH=lots is not an integer")
 ANSWERS(t_disagree, "coalloc-disagree", 2, "coalloc-disagree-ok",
         "gallocy_coalloc: ranks passed different arguments", "rank 1 passed (8192, 0)")
+ANSWERS(t_range_heap, "range-heap", 2, "range-heap-ok",
+        "rank 0: gallocy_init: GALLOCY_HEAP_SIZE=0 is out of range: it must be at least 1M")
+ANSWERS(t_range_prefetch, "range-prefetch", 2, "range-prefetch-ok",
+        "GALLOCY_PREFETCH=0 is out of range: it must be at least 1")
+ANSWERS(t_range_slots, "range-slots", 2, "range-slots-ok",
+        "GALLOCY_REMOTE_FREE_SLOTS=1 is out of range: it must be at least 2")
+ANSWERS(t_range_port, "range-port", 2, "range-port-ok",
+        "GALLOCY_IB_PORT=-3 is out of range: it must be a port number, 1 to 255")
+ANSWERS(t_misspelt, "misspelt", 2, "misspelt-ok", "rank 1: gallocy_init: 2 variables",
+        "GALLOCY_HEAPSIZE (did you mean GALLOCY_HEAP_SIZE?)", "GALLOCY_NO_SUCH_THING")
 ANSWERS(t_bad_numa, "bad-numa", 2, "bad-numa-ok",
         "GALLOCY_NUMA=socket is not auto, local, device, interleave or none")
 ANSWERS(t_numa, "numa-bind-fails", 2, "numa-bind-fails-ok",
@@ -140,6 +150,11 @@ int main(void)
         {"MPI without THREAD_MULTIPLE: init refuses", t_thread},
         {"NUMA binding fails: reported, job runs on", t_numa},
         {"bad GALLOCY_NUMA: init fails, retry works", t_bad_numa},
+        {"GALLOCY_HEAP_SIZE=0: init fails naming it, retry works", t_range_heap},
+        {"GALLOCY_PREFETCH=0: init fails naming it, retry works", t_range_prefetch},
+        {"GALLOCY_REMOTE_FREE_SLOTS=1: init fails naming it, retry works", t_range_slots},
+        {"GALLOCY_IB_PORT=-3: init fails naming it, retry works", t_range_port},
+        {"misspelt GALLOCY_ variables are named, with the nearest setting", t_misspelt},
         {"GALLOCY_TRANSPORT=verbs without the device: init fails, retry works", t_verbs},
         {"MPI_Finalize without gallocy_finalize finalizes gallocy first", t_mpi_finalize},
         {"exit without either finalize: no crash, no hang", t_exit},
