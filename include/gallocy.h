@@ -95,7 +95,7 @@ const char *gallocy_strerror(int err);
  * block is a page run at that alignment); EINVAL for others.
  * gallocy_usable_size gives the exact usable bytes of a block (the size class, or the whole
  * pages of a large block); for a block homed elsewhere it reads one entry of the home's page
- * table.
+ * table.  For a pointer gallocy_coalloc returned, it gives the allocation's whole pages.
  */
 void *gallocy_malloc(size_t size);
 void *gallocy_calloc(size_t n, size_t size);
@@ -109,7 +109,8 @@ size_t gallocy_usable_size(const void *p);
  * memory whose pages are homed by place (GALLOCY_BLOCKED, GALLOCY_CYCLIC, or a rank).  Ranks
  * passing different arguments all get NULL with errno = EINVAL and a message naming the
  * ranks.  Exhaustion: NULL, errno = ENOMEM on every rank.
- * gallocy_cofree - collective, same pointer on every rank.
+ * gallocy_cofree - collective, same pointer on every rank.  Ranks passing different pointers
+ * free nothing, get errno = EINVAL, and a message names the pointers.
  */
 void *gallocy_coalloc(size_t size, int place);
 void gallocy_cofree(void *p);

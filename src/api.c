@@ -58,7 +58,11 @@ void gallocy_free(void *p)
 size_t gallocy_usable_size(const void *p)
 {
     CORE_REQUIRE("gallocy_usable_size");
-    return p ? alloc_usable_size(p, "gallocy_usable_size") : 0;
+    if (!p)
+        return 0;
+    if (space_contains(p) && space_off(p) >= sp.coalloc_off)
+        return coalloc_usable_size(p, "gallocy_usable_size");
+    return alloc_usable_size(p, "gallocy_usable_size");
 }
 
 void *gallocy_coalloc(size_t size, int place)

@@ -110,11 +110,14 @@ static int args_agree(const char *call, struct coalloc_args mine)
     for (int r = 1; r < sp.nranks; r++) {
         if (all[r].size == all[0].size && all[r].place == all[0].place)
             continue;
-        if (agree && sp.rank == 0)
+        if (agree && sp.rank == 0 && !strcmp(call, "gallocy_cofree"))
+            log_error(call, "ranks passed different pointers (it is collective): rank 0 passed "
+                      "%p but rank %d passed %p; nothing was freed", (void *)all[0].size, r,
+                      (void *)all[r].size);
+        else if (agree && sp.rank == 0)
             log_error(call, "ranks passed different arguments (it is collective): rank 0 passed "
-                      "(%lu, %ld) but rank %d passed (%lu, %ld); nothing was %s", all[0].size,
-                      (long)all[0].place, r, all[r].size, (long)all[r].place,
-                      strcmp(call, "gallocy_cofree") ? "allocated" : "freed");
+                      "(%lu, %ld) but rank %d passed (%lu, %ld); nothing was allocated",
+                      all[0].size, (long)all[0].place, r, all[r].size, (long)all[r].place);
         agree = 0;
     }
     free(all);
@@ -193,12 +196,27 @@ void *coalloc_alloc(size_t size, int place)
     return sp.base + sp.coalloc_off + (size_t)page * GPAGE;
 }
 
+/* Under cache_lock or not: the records change only in collective calls, which the caller
+ * does not make meanwhile. */
+size_t coalloc_usable_size(const void *p, const char *call)
+{
+    size_t off = space_off(p);
+    if (off % GPAGE == 0)
+        for (size_t k = 0, page = (off - sp.coalloc_off) / GPAGE; k < nrecs; k++)
+            if (recs[k].used && recs[k].page == page)
+                return recs[k].n * GPAGE;
+    log_fatal(call, "%p is in gallocy_coalloc's region but not the start of an allocation it "
+              "returned (or that allocation was freed)", p);
+}
+
 void coalloc_free(void *p)
 {
     const char *call = "gallocy_cofree";
     /* The gather is also the entry barrier: every rank's earlier write backs are complete. */
-    if (!args_agree(call, (struct coalloc_args){(uintptr_t)p, 0}))
+    if (!args_agree(call, (struct coalloc_args){(uintptr_t)p, 0})) {
+        errno = EINVAL;
         return;
+    }
     if (!p)
         return;
     size_t k = 0;

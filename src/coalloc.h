@@ -9,6 +9,9 @@ int coalloc_init(void);
 void coalloc_fini(void);
 void *coalloc_alloc(size_t size, int place);
 void coalloc_free(void *p);
+/* The bytes (whole pages) of the allocation that starts at p, in the region; misuse is fatal,
+ * naming call. */
+size_t coalloc_usable_size(const void *p, const char *call);
 /* For space_home_run: home of the page at off (in the region) or -1, and its same-home run. */
 int coalloc_home_run(size_t off, size_t *run_end);
 

@@ -184,6 +184,30 @@ int main(int argc, char **argv)
         uintptr_t p = me == 0 ? (uintptr_t)gallocy_malloc(4096) : 0; /* one pointer, all ranks */
         MPI_Bcast(&p, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
         gallocy_cofree((void *)p);
+    } else if (!strcmp(c, "coalloc-usable")) { /* its whole pages, on every rank */
+        char *p = gallocy_coalloc(10000, GALLOCY_CYCLIC);
+        int ok = p && gallocy_usable_size(p) == 3 * 4096;
+        gallocy_cofree(p);
+        int all;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        return ok_or_fail("coalloc-usable", all);
+    } else if (!strcmp(c, "coalloc-usable-inside")) {
+        char *p = gallocy_coalloc(3 * 4096, GALLOCY_CYCLIC);
+        if (me == 0)
+            gallocy_usable_size(p + 4096);
+        gallocy_barrier();
+    } else if (!strcmp(c, "cofree-disagree")) { /* nothing freed, the pointers in hex */
+        char *p = gallocy_coalloc(4096, 0), *q = gallocy_coalloc(4096, 0);
+        errno = 0;
+        gallocy_cofree(me == 0 ? p : q);
+        int ok = errno == EINVAL;
+        p[0] = 1; /* both still allocated */
+        q[0] = 2;
+        gallocy_cofree(p);
+        gallocy_cofree(q);
+        int all;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        return ok_or_fail("cofree-disagree", all);
     } else if (!strcmp(c, "bad-atomic")) {
         uint64_t local = 0;
         gallocy_atomic_fetch_add(&local, 1);

@@ -96,6 +96,12 @@ ANSWERS(t_range_port, "range-port", 2, "range-port-ok",
         "GALLOCY_IB_PORT=-3 is out of range: it must be a port number, 1 to 255")
 ANSWERS(t_misspelt, "misspelt", 2, "misspelt-ok", "rank 1: gallocy_init: 2 variables",
         "GALLOCY_HEAPSIZE (did you mean GALLOCY_HEAP_SIZE?)", "GALLOCY_NO_SUCH_THING")
+ANSWERS(t_coalloc_usable, "coalloc-usable", 2, "coalloc-usable-ok")
+DIES(t_coalloc_usable_inside, "coalloc-usable-inside", 2, "rank 0: gallocy_usable_size: 0x",
+     "is in gallocy_coalloc's region but not the start of an allocation")
+ANSWERS(t_cofree_disagree, "cofree-disagree", 2, "cofree-disagree-ok",
+        "gallocy_cofree: ranks passed different pointers (it is collective): rank 0 passed 0x",
+        "but rank 1 passed 0x")
 ANSWERS(t_bad_numa, "bad-numa", 2, "bad-numa-ok",
         "GALLOCY_NUMA=socket is not auto, local, device, interleave or none")
 ANSWERS(t_numa, "numa-bind-fails", 2, "numa-bind-fails-ok",
@@ -147,6 +153,9 @@ int main(void)
         {"heap larger than the machine: init fails, retry works", t_huge},
         {"bad GALLOCY_* value: init fails, retry works", t_env},
         {"ranks disagree on coalloc: NULL everywhere", t_disagree},
+        {"ranks disagree on cofree: nothing freed, pointers named in hex", t_cofree_disagree},
+        {"gallocy_usable_size of coalloc memory: its pages", t_coalloc_usable},
+        {"gallocy_usable_size inside a coalloc aborts, named", t_coalloc_usable_inside},
         {"MPI without THREAD_MULTIPLE: init refuses", t_thread},
         {"NUMA binding fails: reported, job runs on", t_numa},
         {"bad GALLOCY_NUMA: init fails, retry works", t_bad_numa},
