@@ -51,8 +51,9 @@ extern "C" {
  * this rank's home segment and the transport, and starts the service thread.
  * Returns 0; -GALLOCY_ERR_THREAD_LEVEL, -EBUSY (already initialised), -ENOMEM (heap larger than
  * this machine can back, see GALLOCY_HEAP_SIZE), -GALLOCY_ERR_ADDRESS_SPACE,
- * -GALLOCY_ERR_TRANSPORT, -EINVAL (a bad GALLOCY_* variable).  On failure nothing is left
- * allocated and gallocy_init may be called again.  Call from one thread.
+ * -GALLOCY_ERR_TRANSPORT, -EINVAL (a bad GALLOCY_* variable; comm MPI_COMM_NULL or an
+ * inter-communicator).  On failure nothing is left allocated and gallocy_init may be called
+ * again.  Call from one thread.
  */
 int gallocy_init(MPI_Comm comm);
 

@@ -55,6 +55,14 @@ int gallocy_init(MPI_Comm comm)
     }
     if (__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE))
         return -EBUSY;
+    int inter = 0;
+    if (comm == MPI_COMM_NULL || PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter) {
+        log_error("gallocy_init", "the communicator is %s: pass MPI_COMM_WORLD, or an "
+                  "intra-communicator of the ranks that share the heap",
+                  comm == MPI_COMM_NULL ? "MPI_COMM_NULL" : inter ? "an inter-communicator"
+                                                                  : "not valid");
+        return -EINVAL;
+    }
     PMPI_Query_thread(&level);
     if (level != MPI_THREAD_MULTIPLE) {
         int r = 0;

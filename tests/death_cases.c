@@ -80,6 +80,11 @@ int main(int argc, char **argv)
         gallocy_malloc(10);
     } else if (!strcmp(c, "bad-env")) {
         return init_refused("bad-env", "GALLOCY_PREFETCH", "lots", -EINVAL);
+    } else if (!strcmp(c, "comm-null")) {
+        int rc = gallocy_init(MPI_COMM_NULL);
+        int rc2 = gallocy_init(MPI_COMM_WORLD);
+        me = gallocy_rank();
+        return ok_or_fail("comm-null", rc == -EINVAL && rc2 == 0);
     } else if (!strcmp(c, "range-heap")) {
         return init_refused("range-heap", "GALLOCY_HEAP_SIZE", "0", -EINVAL);
     } else if (!strcmp(c, "range-prefetch")) {

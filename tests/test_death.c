@@ -96,6 +96,8 @@ ANSWERS(t_range_port, "range-port", 2, "range-port-ok",
         "GALLOCY_IB_PORT=-3 is out of range: it must be a port number, 1 to 255")
 ANSWERS(t_misspelt, "misspelt", 2, "misspelt-ok", "rank 1: gallocy_init: 2 variables",
         "GALLOCY_HEAPSIZE (did you mean GALLOCY_HEAP_SIZE?)", "GALLOCY_NO_SUCH_THING")
+ANSWERS(t_comm_null, "comm-null", 2, "comm-null-ok",
+        "gallocy_init: the communicator is MPI_COMM_NULL: pass MPI_COMM_WORLD")
 ANSWERS(t_coalloc_usable, "coalloc-usable", 2, "coalloc-usable-ok")
 DIES(t_coalloc_usable_inside, "coalloc-usable-inside", 2, "rank 0: gallocy_usable_size: 0x",
      "is in gallocy_coalloc's region but not the start of an allocation")
@@ -152,6 +154,7 @@ int main(void)
         {"calloc overflow: NULL, ENOMEM, heap usable", t_calloc},
         {"heap larger than the machine: init fails, retry works", t_huge},
         {"bad GALLOCY_* value: init fails, retry works", t_env},
+        {"gallocy_init(MPI_COMM_NULL): -EINVAL, named; init works after", t_comm_null},
         {"ranks disagree on coalloc: NULL everywhere", t_disagree},
         {"ranks disagree on cofree: nothing freed, pointers named in hex", t_cofree_disagree},
         {"gallocy_usable_size of coalloc memory: its pages", t_coalloc_usable},
