@@ -103,6 +103,16 @@ int rt_node_ranks(int *leader)
     return node_size;
 }
 
+int rt_launcher_rank(void)
+{
+    int init = 0, fini = 0, r = -1;
+    PMPI_Initialized(&init);
+    PMPI_Finalized(&fini);
+    if (init && !fini)
+        PMPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+}
+
 _Noreturn void rt_abort(int code)
 {
     int init = 0, fini = 0;

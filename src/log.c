@@ -26,9 +26,9 @@ void log_set_rank(int rank)
 static void emit(const char *call, const char *fmt, va_list ap)
 {
     char buf[1024];
-    int n;
-    if (log_rank >= 0)
-        n = snprintf(buf, sizeof buf, "gallocy: rank %d: %s%s", log_rank, call ? call : "",
+    int n, rank = log_rank >= 0 || forked_child ? log_rank : rt_launcher_rank();
+    if (rank >= 0)
+        n = snprintf(buf, sizeof buf, "gallocy: rank %d: %s%s", rank, call ? call : "",
                      call ? ": " : "");
     else
         n = snprintf(buf, sizeof buf, "gallocy: %s%s", call ? call : "", call ? ": " : "");

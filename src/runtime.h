@@ -19,6 +19,10 @@ void rt_allreduce_or(unsigned long *words, size_t n);
 /* How many ranks share this rank's node (its shared memory), and in *leader the lowest of
  * them.  Collective the first time after set-up; later calls give the same answer, locally. */
 int rt_node_ranks(int *leader);
+/* This process's rank as the launcher numbers it (MPI_COMM_WORLD's), usable before set-up, so
+ * that a message before gallocy_init names the rank too; -1 when the launcher has not
+ * started. */
+int rt_launcher_rank(void);
 /* Ends the whole job (every rank) with this exit code; usable before init and from any thread. */
 _Noreturn void rt_abort(int code);
 

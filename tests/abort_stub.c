@@ -4,6 +4,11 @@
 
 #include "runtime.h"
 
+int rt_launcher_rank(void)
+{
+    return -1;
+}
+
 _Noreturn void rt_abort(int code)
 {
     (void)code;

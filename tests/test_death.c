@@ -52,7 +52,8 @@ static void expect(const char *name, int np, int must_die, const char *const *sa
         expect(name, np, 0, s);                                                              \
     }
 
-DIES(t_before_init, "before-init", 1, "gallocy_malloc: called before gallocy_init")
+DIES(t_before_init, "before-init", 1,
+     "gallocy: rank 0: gallocy_malloc: called before gallocy_init")
 DIES(t_double_free, "double-free", 2, "rank 0: gallocy_free: double free of 0x")
 DIES(t_double_free_large, "double-free-large", 1, "gallocy_free: 0x",
      "is not an allocated block")

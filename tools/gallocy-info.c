@@ -53,7 +53,13 @@ static void probe_faults(struct machine *m)
         close(fd);
 }
 
-/* gallocy-info runs without a job launcher: a fatal message just ends it. */
+/* gallocy-info runs without a job launcher: its messages name no rank, and a fatal one just
+ * ends it. */
+int rt_launcher_rank(void)
+{
+    return -1;
+}
+
 _Noreturn void rt_abort(int code)
 {
     exit(code);
