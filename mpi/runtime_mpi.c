@@ -1,5 +1,9 @@
-/* runtime_mpi: rank, size and collectives on a private duplicate of the user's communicator. */
+/* runtime_mpi: rank, size and collectives on a private duplicate of the user's communicator.
+ * The duplicate returns errors (MPI_ERRORS_RETURN) so that a failed collective ends the job
+ * with a line naming it, rather than MPI's default handler or an answer never written. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "runtime.h"
 #include "runtime_mpi.h"
@@ -42,43 +46,64 @@ int rt_size(void)
     return size;
 }
 
+/* A collective's result: MPI_SUCCESS goes on; anything else ends the job, named.  (log.c
+ * calls rt_abort, so the line is written here rather than through log_fatal.) */
+static void check(int rc, const char *what)
+{
+    if (rc == MPI_SUCCESS)
+        return;
+    char err[MPI_MAX_ERROR_STRING] = "", line[MPI_MAX_ERROR_STRING + 256];
+    int len = 0;
+    PMPI_Error_string(rc, err, &len);
+    int n = snprintf(line, sizeof line, "gallocy: rank %d: gallocy (MPI bootstrap): %s on "
+                     "gallocy's communicator failed: %s; a rank may have died\n", rank, what,
+                     err);
+    if (n > 0) {
+        ssize_t w = write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
+        (void)w;
+    }
+    rt_abort(1);
+}
+
 void rt_barrier(void)
 {
-    PMPI_Barrier(comm);
+    check(PMPI_Barrier(comm), "MPI_Barrier");
 }
 
 void rt_bcast(void *buf, size_t len, int root)
 {
-    PMPI_Bcast(buf, (int)len, MPI_BYTE, root, comm);
+    check(PMPI_Bcast(buf, (int)len, MPI_BYTE, root, comm), "MPI_Bcast");
 }
 
 void rt_allgather(const void *in, void *out, size_t len)
 {
-    PMPI_Allgather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm);
+    check(PMPI_Allgather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm),
+          "MPI_Allgather");
 }
 
 void rt_alltoall(const void *in, void *out, size_t len)
 {
-    PMPI_Alltoall(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm);
+    check(PMPI_Alltoall(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm), "MPI_Alltoall");
 }
 
 long rt_allreduce_max(long v)
 {
     long r;
-    PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MAX, comm);
+    check(PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MAX, comm), "MPI_Allreduce");
     return r;
 }
 
 long rt_allreduce_min(long v)
 {
     long r;
-    PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MIN, comm);
+    check(PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MIN, comm), "MPI_Allreduce");
     return r;
 }
 
 void rt_allreduce_or(unsigned long *words, size_t n)
 {
-    PMPI_Allreduce(MPI_IN_PLACE, words, (int)n, MPI_UNSIGNED_LONG, MPI_BOR, comm);
+    check(PMPI_Allreduce(MPI_IN_PLACE, words, (int)n, MPI_UNSIGNED_LONG, MPI_BOR, comm),
+          "MPI_Allreduce");
 }
 
 int rt_node_ranks(int *leader)
