@@ -14,6 +14,8 @@
  */
 #include "remote_free.h"
 
+#include <errno.h>
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -52,7 +54,7 @@ int remote_free_init(void)
     nslots = (size_t)opt.remote_free_slots;
     tail_seen = calloc((size_t)sp.nranks, sizeof *tail_seen);
     if (!tail_seen)
-        return -1;
+        return -ENOMEM;
     slots = (uint64_t *)(sp.alias + sp.meta_off + META_RFQ_SLOTS);
     tail_word = (uint64_t *)(sp.alias + sp.meta_off + META_RFQ_TAIL);
     tail = 0;

@@ -5,6 +5,7 @@
 #define GALLOCY_REMOTE_FREE_H
 #include <stdint.h>
 
+/* 0, or -ENOMEM. */
 int remote_free_init(void);
 void remote_free_fini(void);
 
