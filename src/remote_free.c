@@ -15,7 +15,6 @@
 #include "remote_free.h"
 
 #include <errno.h>
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
