@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -78,6 +79,11 @@ static int check_options(void)
                   "a gallocy setting, and %s ignored: %s (gallocy-info lists the settings)",
                   nunknown, nunknown > 1 ? "s" : "", nunknown > 1 ? "are" : "is",
                   nunknown > 1 ? "are" : "is", unknown);
+    if (tp_choice(opt.transport) < 0) {
+        log_error("gallocy_init", "GALLOCY_TRANSPORT=%s is not auto, verbs or mpi",
+                  opt.transport);
+        return -EINVAL;
+    }
     enum numa_policy policy;
     if (numa_parse_policy(opt.numa, &policy) != 0) {
         log_error("gallocy_init", "GALLOCY_NUMA=%s is not auto, local, device, interleave or "
@@ -105,16 +111,36 @@ static int check_options(void)
     return 0;
 }
 
-/* Sizes must be the same everywhere: the layout of the range depends on them. */
+/* What must be the same everywhere, checked before any rank waits on another: the layout of
+ * the range depends on the sizes, and the transports' set-ups are different collectives. */
 static int check_options_agree(void)
 {
-    long h = (long)opt.heap_size, c = (long)opt.coalloc_size, s = opt.remote_free_slots;
-    int same = rt_allreduce_min(h) == rt_allreduce_max(h) &&
-               rt_allreduce_min(c) == rt_allreduce_max(c) &&
-               rt_allreduce_min(s) == rt_allreduce_max(s);
-    if (!same && rt_rank() == 0)
-        log_error("gallocy_init", "GALLOCY_HEAP_SIZE, GALLOCY_COALLOC_SIZE and "
-                  "GALLOCY_REMOTE_FREE_SLOTS must be the same on every rank");
+    const struct {
+        const char *name;
+        long value;
+    } must[] = {
+        {"GALLOCY_HEAP_SIZE", (long)opt.heap_size},
+        {"GALLOCY_COALLOC_SIZE", (long)opt.coalloc_size},
+        {"GALLOCY_REMOTE_FREE_SLOTS", opt.remote_free_slots},
+        {"GALLOCY_TRANSPORT", tp_choice(opt.transport)},
+    };
+    int same = 1;
+    for (size_t i = 0; i < sizeof must / sizeof *must; i++) {
+        long lo = rt_allreduce_min(must[i].value), hi = rt_allreduce_max(must[i].value);
+        if (lo == hi)
+            continue;
+        same = 0;
+        if (rt_rank() != 0)
+            continue;
+        if (!strcmp(must[i].name, "GALLOCY_TRANSPORT"))
+            log_error("gallocy_init", "%s is not the same on every rank (%s on some, %s on "
+                      "others): set it once for the whole job (mpirun -x %s)", must[i].name,
+                      tp_choice_name((int)lo), tp_choice_name((int)hi), must[i].name);
+        else
+            log_error("gallocy_init", "%s is not the same on every rank (%ld on some, %ld on "
+                      "others): set it once for the whole job (mpirun -x %s)", must[i].name,
+                      lo, hi, must[i].name);
+    }
     return same ? 0 : -EINVAL;
 }
 

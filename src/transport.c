@@ -39,22 +39,33 @@ static int choose_verbs(const char *device, int forced)
     return all;
 }
 
+static const char *const choices[] = {"auto", "verbs", "mpi"};
+
+const char *tp_choice_name(int choice)
+{
+    return choice >= 0 && choice < (int)(sizeof choices / sizeof *choices) ? choices[choice]
+                                                                             : "?";
+}
+
+int tp_choice(const char *name)
+{
+    for (int i = 0; i < (int)(sizeof choices / sizeof *choices); i++)
+        if (!strcmp(name, choices[i]))
+            return i;
+    return -1;
+}
+
 int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
             size_t meta_off, const char *device)
 {
-    int rc, forced = !strcmp(opt.transport, "verbs");
-    if (forced || !strcmp(opt.transport, "auto")) {
+    int rc, choice = tp_choice(opt.transport), forced = choice == TP_CHOICE_VERBS;
+    if (forced || choice == TP_CHOICE_AUTO) {
         if (choose_verbs(device, forced))
             rc = tp_verbs_create(base, ranges, nranges, meta_off, &tp);
         else
             rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, meta_off, &tp);
-    } else if (!strcmp(opt.transport, "mpi")) {
-        rc = tp_mpi_create(base, size, meta_off, &tp);
     } else {
-        if (rt_rank() == 0)
-            log_error("gallocy_init", "GALLOCY_TRANSPORT=%s: not a transport of this build "
-                      "(it has: auto, verbs, mpi)", opt.transport);
-        rc = -EINVAL;
+        rc = tp_mpi_create(base, size, meta_off, &tp); /* core checked the name */
     }
     if (rc == 0 && rt_rank() == 0)
         log_verbose(1, "transport: %s", tp->name);

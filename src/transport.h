@@ -49,6 +49,12 @@ struct tp_ops {
 
 extern const struct tp_ops *tp;
 
+/* GALLOCY_TRANSPORT's values, in the order tp_choice numbers them. */
+enum { TP_CHOICE_AUTO, TP_CHOICE_VERBS, TP_CHOICE_MPI };
+/* The number of a GALLOCY_TRANSPORT value (the same on every rank that agrees), or -1 when it
+ * is not one of auto, verbs, mpi. */
+int tp_choice(const char *name);
+const char *tp_choice_name(int choice);
 /* Collective: chooses the backend named by GALLOCY_TRANSPORT (auto: verbs when every rank
  * has a usable RDMA device, else MPI) over the ranges of [base, base+size) that other ranks
  * address (the same on every rank; the ranges not on demand are addressable at once);

@@ -85,6 +85,19 @@ int main(int argc, char **argv)
         int rc2 = gallocy_init(MPI_COMM_WORLD);
         me = gallocy_rank();
         return ok_or_fail("comm-null", rc == -EINVAL && rc2 == 0);
+    } else if (!strcmp(c, "transport-disagree") || !strcmp(c, "transport-foo-one-rank")) {
+        /* Rank 1 alone sets it: every rank's init fails, in time, and then works without. */
+        int rank;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        if (rank == 1)
+            setenv("GALLOCY_TRANSPORT", strcmp(c, "transport-disagree") ? "foo" : "mpi", 1);
+        else
+            setenv("GALLOCY_TRANSPORT", "auto", 1);
+        int rc = gallocy_init(MPI_COMM_WORLD);
+        unsetenv("GALLOCY_TRANSPORT");
+        int rc2 = gallocy_init(MPI_COMM_WORLD);
+        me = gallocy_rank();
+        return ok_or_fail(c, rc == -EINVAL && rc2 == 0);
     } else if (!strcmp(c, "range-heap")) {
         return init_refused("range-heap", "GALLOCY_HEAP_SIZE", "0", -EINVAL);
     } else if (!strcmp(c, "range-prefetch")) {

@@ -99,6 +99,11 @@ ANSWERS(t_misspelt, "misspelt", 2, "misspelt-ok", "rank 1: gallocy_init: 2 varia
         "GALLOCY_HEAPSIZE (did you mean GALLOCY_HEAP_SIZE?)", "GALLOCY_NO_SUCH_THING")
 ANSWERS(t_comm_null, "comm-null", 2, "comm-null-ok",
         "gallocy_init: the communicator is MPI_COMM_NULL: pass MPI_COMM_WORLD")
+ANSWERS(t_transport_disagree, "transport-disagree", 2, "transport-disagree-ok",
+        "rank 0: gallocy_init: GALLOCY_TRANSPORT is not the same on every rank (auto on some, "
+        "mpi on others)")
+ANSWERS(t_transport_foo, "transport-foo-one-rank", 2, "transport-foo-one-rank-ok",
+        "rank 1: gallocy_init: GALLOCY_TRANSPORT=foo is not auto, verbs or mpi")
 ANSWERS(t_coalloc_usable, "coalloc-usable", 2, "coalloc-usable-ok")
 DIES(t_coalloc_usable_inside, "coalloc-usable-inside", 2, "rank 0: gallocy_usable_size: 0x",
      "is in gallocy_coalloc's region but not the start of an allocation")
@@ -156,6 +161,8 @@ int main(void)
         {"heap larger than the machine: init fails, retry works", t_huge},
         {"bad GALLOCY_* value: init fails, retry works", t_env},
         {"gallocy_init(MPI_COMM_NULL): -EINVAL, named; init works after", t_comm_null},
+        {"GALLOCY_TRANSPORT different on one rank: every init fails, named", t_transport_disagree},
+        {"GALLOCY_TRANSPORT=foo on one rank: every init fails, named", t_transport_foo},
         {"ranks disagree on coalloc: NULL everywhere", t_disagree},
         {"ranks disagree on cofree: nothing freed, pointers named in hex", t_cofree_disagree},
         {"gallocy_usable_size of coalloc memory: its pages", t_coalloc_usable},
