@@ -21,6 +21,7 @@
 #include "node.h"
 #include "options.h"
 #include "prot.h"
+#include "sig.h"
 #include "space.h"
 #include "stats.h"
 #include "svc.h"
@@ -50,7 +51,10 @@ static void chain(const struct sigaction *previous, int sig, siginfo_t *si, void
     } else {
         /* Default action: return with the default disposition restored; the instruction
          * faults again and the process dies of the signal (and a core dump if enabled). */
-        signal(sig, SIG_DFL);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sig_real_sigaction(sig, &dfl, NULL);
     }
 }
 
@@ -262,6 +266,23 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
     errno = saved_errno;
 }
 
+/* The program's sigaction for a signal gallocy handles: its handler becomes the one gallocy
+ * chains to (sig.h). */
+static int keep(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    struct sigaction *previous = sig == SIGSEGV && installed_segv ? &previous_segv
+                                 : sig == SIGBUS && installed_bus ? &previous_bus
+                                                                  : NULL;
+    if (!previous)
+        return 0;
+    struct sigaction was = *previous;
+    if (act)
+        *previous = *act;
+    if (old)
+        *old = was;
+    return 1;
+}
+
 static int install(int sig, struct sigaction *previous, int *installed)
 {
     struct sigaction sa;
@@ -269,9 +290,10 @@ static int install(int sig, struct sigaction *previous, int *installed)
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, previous) != 0)
+    if (sig_real_sigaction(sig, &sa, previous) != 0)
         return -errno;
     *installed = 1;
+    sig_set_keeper(keep);
     return 0;
 }
 
@@ -289,9 +311,10 @@ int fault_install(void)
 
 void fault_uninstall(void)
 {
+    sig_set_keeper(NULL);
     if (installed_segv)
-        sigaction(SIGSEGV, &previous_segv, NULL);
+        sig_real_sigaction(SIGSEGV, &previous_segv, NULL);
     if (installed_bus)
-        sigaction(SIGBUS, &previous_bus, NULL);
+        sig_real_sigaction(SIGBUS, &previous_bus, NULL);
     installed_segv = installed_bus = 0;
 }

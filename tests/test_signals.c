@@ -94,6 +94,43 @@ static void test_freed_global_memory_faults(void)
     CU_ASSERT_EQUAL(faulted, 1);
 }
 
+static volatile sig_atomic_t late_handler_ran;
+
+static void late_segv(int sig, siginfo_t *si, void *uc)
+{
+    late_handler_ran = 1;
+    test_segv(sig, si, uc); /* which owns trap_page */
+}
+
+/* A handler the program installs after gallocy_init (as a library may, or a debugger's
+ * helper) does not take faults on global memory from gallocy: it becomes the handler
+ * gallocy passes other faults to, and sigaction reports it as the one installed. */
+static void test_handler_installed_after_init(void)
+{
+    int n = gallocy_nranks(), r = gallocy_rank();
+    int *shared = gallocy_coalloc(4096 * (size_t)n, GALLOCY_BLOCKED);
+    shared[1024 * r] = r + 7;
+    gallocy_barrier();
+    struct sigaction sa, was, now;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = late_segv;
+    sa.sa_flags = SA_SIGINFO;
+    CU_ASSERT_EQUAL(sigaction(SIGSEGV, &sa, &was), 0);
+    sigaction(SIGSEGV, NULL, &now);
+    CU_ASSERT((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == late_segv);
+    gallocy_acquire();
+    int right = (r + 1) % n; /* a page homed by another rank: a fault gallocy serves */
+    CU_ASSERT_EQUAL(((volatile int *)shared)[1024 * right], right + 7);
+    late_handler_ran = trapped = 0;
+    mprotect(trap_page, 4096, PROT_NONE);
+    ((volatile char *)trap_page)[11] = 1; /* not gallocy's: reaches late_segv */
+    CU_ASSERT_EQUAL(late_handler_ran, 1);
+    CU_ASSERT_EQUAL(trapped, 1);
+    CU_ASSERT_EQUAL(sigaction(SIGSEGV, &was, NULL), 0); /* the earlier handler again */
+    gallocy_barrier();
+    gallocy_cofree(shared);
+}
+
 /* The child's writes must not reach the parent's heap, and its gallocy calls are refused
  * without touching the parent's job. */
 static void test_fork_child_has_no_global_memory(void)
@@ -118,6 +155,7 @@ void register_signal_tests(void)
         {"fault outside the range reaches the previous handler", test_chains_to_previous_handler},
         {"SIGSEGV outside the range still kills", test_segv_outside_range_kills},
         {"access to cofree'd memory reaches the previous handler", test_freed_global_memory_faults},
+        {"a handler installed after init keeps gallocy's faults", test_handler_installed_after_init},
         {"a forked child has no global memory and no gallocy", test_fork_child_has_no_global_memory},
         {NULL, NULL}};
     CM_ADD_SUITE("signals", tests);
