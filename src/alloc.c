@@ -13,20 +13,15 @@
 #include <string.h>
 
 #include "core.h"
+#include "extent.h"
 #include "heap.h"
 #include "log.h"
-#include "meta.h"
 #include "options.h"
 #include "remote_free.h"
 #include "segment.h"
 #include "space.h"
 #include "stats.h"
 #include "transport.h"
-
-static size_t pageinfo_meta_off(void)
-{
-    return sp.meta_off + meta_pageinfo_off((size_t)opt.remote_free_slots);
-}
 
 /* Heap pages need not read zero afterwards (calloc clears): memory that cannot go back
  * (pinned for RDMA) is simply kept. */
@@ -46,7 +41,7 @@ int alloc_init(void)
     struct segment_config c = {
         .base = sp.base + space_my_heap_off(),
         .npages = sp.heap_size / GPAGE,
-        .page_info = (uint32_t *)(sp.alias + pageinfo_meta_off()),
+        .page_info = (uint32_t *)(sp.alias + extent_pageinfo_off()),
         .discard = discard_pages,
         .expose = expose_pages,
         .retain_pages = opt.heap_retain / GPAGE,
@@ -58,6 +53,7 @@ int alloc_init(void)
 
 void alloc_fini(void)
 {
+    extent_fini();
     remote_free_fini();
     heap_fini();
     segment_fini();
@@ -158,21 +154,9 @@ void alloc_free_slow(void *p, const char *call)
 size_t alloc_usable_size(const void *p, const char *call)
 {
     int home = home_of(p, call);
-    size_t off = space_off(p) - (size_t)home * sp.heap_size, page = off / GPAGE;
-    uint32_t e;
-    if (home == sp.rank) {
-        e = __atomic_load_n(&segment_page_info[page], __ATOMIC_RELAXED);
-    } else { /* one read of the owner's page table */
-        tp->get(&e, home, pageinfo_meta_off() + page * sizeof e, sizeof e);
-        tp->flush(home);
-    }
-    if (PI_KIND(e) == PI_LARGE && off % GPAGE == 0)
-        return (size_t)PI_VALUE(e) * GPAGE;
-    if (PI_KIND(e) == PI_SB) {
-        size_t size = sc_size((int)PI_SB_CLASS(e)), d = off - (page - PI_SB_PAGE(e)) * GPAGE;
-        if (d % size == 0 && d / size < SB_BYTES / size)
-            return size;
-    }
+    size_t off = space_off(p) - (size_t)home * sp.heap_size, start, end;
+    if (extent_heap_block(home, off, 1, &start, &end) && start == off)
+        return end - start; /* one read of the owner's page table, when not ours */
     log_fatal(call, "%p is not the start of an allocated block", p);
 }
 

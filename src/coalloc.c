@@ -58,20 +58,37 @@ static int home_in(const struct placement *r, size_t i, size_t *stretch_end)
     return (int)h;
 }
 
-int coalloc_home_run(size_t off, size_t *run_end)
+/* The live allocation holding region offset off, or NULL. */
+static const struct placement *rec_holding(size_t off)
 {
     size_t page = (off - sp.coalloc_off) / GPAGE;
-    for (size_t k = 0; k < nrecs; k++) {
-        const struct placement *r = &recs[k];
-        if (r->used && page >= r->page && page < r->page + r->n) {
-            size_t end;
-            int h = home_in(r, page - r->page, &end);
-            *run_end = sp.coalloc_off + (r->page + end) * GPAGE;
-            return h;
-        }
+    for (size_t k = 0; k < nrecs; k++)
+        if (recs[k].used && page >= recs[k].page && page < recs[k].page + recs[k].n)
+            return &recs[k];
+    return NULL;
+}
+
+int coalloc_home_run(size_t off, size_t *run_end)
+{
+    const struct placement *r = rec_holding(off);
+    if (!r) {
+        *run_end = off;
+        return -1;
     }
-    *run_end = off;
-    return -1;
+    size_t end;
+    int h = home_in(r, (off - sp.coalloc_off) / GPAGE - r->page, &end);
+    *run_end = sp.coalloc_off + (r->page + end) * GPAGE;
+    return h;
+}
+
+int coalloc_extent(size_t off, size_t *start, size_t *end)
+{
+    const struct placement *r = rec_holding(off);
+    if (r) {
+        *start = sp.coalloc_off + r->page * GPAGE;
+        *end = *start + r->n * GPAGE;
+    }
+    return r != NULL;
 }
 
 /* The pages of an allocation this rank homes lie in [*first, *end) (empty when none). */
@@ -201,10 +218,9 @@ void *coalloc_alloc(size_t size, int place)
 size_t coalloc_usable_size(const void *p, const char *call)
 {
     size_t off = space_off(p);
-    if (off % GPAGE == 0)
-        for (size_t k = 0, page = (off - sp.coalloc_off) / GPAGE; k < nrecs; k++)
-            if (recs[k].used && recs[k].page == page)
-                return recs[k].n * GPAGE;
+    const struct placement *r = rec_holding(off);
+    if (r && off == sp.coalloc_off + r->page * GPAGE)
+        return r->n * GPAGE;
     log_fatal(call, "%p is in gallocy_coalloc's region but not the start of an allocation it "
               "returned (or that allocation was freed)", p);
 }

@@ -6,6 +6,7 @@
 
 #include "cache.h"
 #include "core.h"
+#include "extent.h"
 #include "fault.h"
 #include "gallocy.h"
 #include "space.h"
@@ -59,6 +60,8 @@ int gallocy_prepare(void *p, size_t n, unsigned flags)
         return -GALLOCY_ERR_NOT_INITIALIZED;
     if ((flags & ~(unsigned)(GALLOCY_READ | GALLOCY_WRITE)) || !flags || !p ||
         !space_contains(p) || (n && !space_contains((char *)p + n - 1)))
+        return -EINVAL;
+    if (n && extent_require(p, n, "gallocy_prepare", 0))
         return -EINVAL;
     struct pin_span s;
     return pin_ready(p, n, (flags & GALLOCY_WRITE) != 0, 0, &s);

@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "cache.h"
 #include "core.h"
+#include "extent.h"
 #include "gallocy.h"
 #include "log.h"
 #include "node.h"
@@ -33,6 +34,7 @@ void gallocy_acquire(void)
     futex_lock(&cache_lock);
     cache_invalidate();
     notice_acquire();
+    extent_forget();
     futex_unlock(&cache_lock);
     stats_inc(acquires);
 }
@@ -42,16 +44,21 @@ void gallocy_barrier(void)
     CORE_REQUIRE("gallocy_barrier");
     gallocy_release();
     notice_barrier(); /* the barrier itself, and the acquire */
+    extent_forget();
     stats_inc(acquires);
     stats_inc(barriers);
 }
 
 int sync_word_home(const void *p, size_t len, const char *call, uint64_t *off)
 {
-    size_t end;
-    int home = space_contains(p) ? space_home_run(space_off(p), &end) : -1;
-    if (home < 0 || ((uintptr_t)p & 7) || space_off(p) + len > end)
+    if (!space_contains(p) || ((uintptr_t)p & 7))
         log_fatal(call, "%p is not an 8-byte aligned word of allocated global memory", p);
+    extent_require(p, len, call, 1); /* a freed block, or one too short */
+    size_t end;
+    int home = space_home_run(space_off(p), &end);
+    if (home < 0 || space_off(p) + len > end)
+        log_fatal(call, "the %zu bytes at %p are on two homes: align it to %zu bytes", len, p,
+                  len);
     *off = space_off(p);
     return home;
 }
@@ -90,6 +97,8 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
         return 0;
     if (!local || !space_contains(global) || !space_contains((const char *)global + n - 1))
         return -EINVAL;
+    if (extent_require(global, n, call, 0))
+        return -EINVAL; /* before anything moves: nothing changed */
     int bounce = space_contains(local) || space_contains((char *)local + n - 1);
     char *buf = bounce ? malloc(n < BOUNCE ? n : BOUNCE) : NULL;
     if (bounce && !buf)

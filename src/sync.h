@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The home of the len bytes at p, which must be 8-byte aligned and inside one run of pages
- * of allocated global memory, and their offset; misuse is fatal, naming call (there is no
+/* The home of the len bytes at p, which must be 8-byte aligned, inside one allocated block
+ * (extent.h) and on one home, and their offset; misuse is fatal, naming call (there is no
  * error return to use). */
 int sync_word_home(const void *p, size_t len, const char *call, uint64_t *off);
 

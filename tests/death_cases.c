@@ -229,6 +229,100 @@ int main(int argc, char **argv)
     } else if (!strcmp(c, "bad-atomic")) {
         uint64_t local = 0;
         gallocy_atomic_fetch_add(&local, 1);
+    } else if (!strcmp(c, "bounds")) {
+        /* get, put and prepare of ranges that leave their block: -EINVAL, nothing moved, the
+         * neighbours intact; the same ranges cut to the block work.  Blocks homed on rank 1
+         * (small, large, coalloc) and on rank 0 itself. */
+        enum { SMALL = 64, LARGE = 40000, LARGE_PAGES = 10 };
+        unsigned char *mine[5] = {0}; /* a, b (small), big, next (large), own small */
+        if (me == 1) {
+            mine[0] = gallocy_malloc(SMALL);
+            mine[1] = gallocy_malloc(SMALL);
+            mine[2] = gallocy_malloc(LARGE);
+            mine[3] = gallocy_malloc(LARGE);
+            for (int i = 0; i < 4; i++)
+                memset(mine[i], 0x5a, i < 2 ? SMALL : LARGE);
+        }
+        MPI_Bcast(mine, 4 * sizeof mine[0], MPI_BYTE, 1, MPI_COMM_WORLD);
+        unsigned char *co = gallocy_coalloc(2 * 4096, 1), *co_next = gallocy_coalloc(4096, 1);
+        if (me == 1) {
+            memset(co, 0x5a, 2 * 4096);
+            memset(co_next, 0x5a, 4096);
+        }
+        gallocy_barrier();
+        int ok = 1;
+        if (me == 0) {
+            static unsigned char src[1 << 16], dst[1 << 16];
+            memset(src, 0xee, sizeof src);
+            memset(dst, 0x11, sizeof dst);
+            unsigned char *a = mine[0], *big = mine[2], *own = gallocy_malloc(SMALL);
+            ok &= gallocy_put(a + 32, src, SMALL) == -EINVAL; /* the first, reported */
+            ok &= gallocy_put(a, src, SMALL + 1) == -EINVAL;
+            ok &= gallocy_put(a, src, (size_t)1 << 30) == -EINVAL;
+            ok &= gallocy_get(dst, a + SMALL - 4, 8) == -EINVAL && dst[0] == 0x11;
+            ok &= gallocy_put(big + LARGE_PAGES * 4096 - 8, src, 16) == -EINVAL;
+            ok &= gallocy_get(dst, big + 5000, LARGE_PAGES * 4096) == -EINVAL && dst[0] == 0x11;
+            ok &= gallocy_put(own + 32, src, SMALL) == -EINVAL;
+            ok &= gallocy_put(co + 8000, src, 400) == -EINVAL;
+            ok &= gallocy_prepare(a, 4096, GALLOCY_READ) == -EINVAL;
+            ok &= gallocy_put(a, src, SMALL) == 0; /* cut to the block: fine */
+            ok &= gallocy_put(big + 5000, src, 100) == 0; /* inside, from a tail page */
+            ok &= gallocy_get(dst, big, LARGE_PAGES * 4096) == 0 && dst[0] == 0x5a;
+            ok &= gallocy_put(own, src, SMALL) == 0 && own[SMALL - 1] == 0xee;
+            ok &= gallocy_put(co + 4096, src, 4096) == 0;
+            ok &= gallocy_prepare(big, LARGE_PAGES * 4096, GALLOCY_READ) == 0;
+            gallocy_free(own);
+            ok &= gallocy_get(dst, own, 8) == -EINVAL; /* freed */
+        }
+        gallocy_barrier();
+        if (me == 1) { /* the good puts landed; nothing else changed */
+            for (int i = 0; i < SMALL; i++)
+                ok &= mine[0][i] == 0xee && mine[1][i] == 0x5a;
+            for (int i = 0; i < LARGE; i++)
+                ok &= mine[2][i] == (i >= 5000 && i < 5100 ? 0xee : 0x5a) && mine[3][i] == 0x5a;
+            for (int i = 0; i < 2 * 4096; i++)
+                ok &= co[i] == (i >= 4096 ? 0xee : 0x5a);
+            for (int i = 0; i < 4096; i++)
+                ok &= co_next[i] == 0x5a;
+            for (int i = 0; i < 4; i++)
+                gallocy_free(mine[i]);
+        }
+        gallocy_barrier();
+        gallocy_cofree(co_next);
+        gallocy_cofree(co);
+        int all;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        return ok_or_fail("bounds", all);
+    } else if (!strcmp(c, "atomic-freed")) { /* on a block this rank freed */
+        uint64_t *w = gallocy_malloc(8);
+        gallocy_atomic_fetch_add(w, 1);
+        gallocy_free(w);
+        if (me == 0)
+            gallocy_atomic_fetch_add(w, 1);
+        gallocy_barrier();
+    } else if (!strcmp(c, "atomic-freed-remote")) {
+        /* On a large block its home, rank 1, freed before a barrier: rank 0 had used it, so
+         * it knew the block, and must learn at the barrier that it is gone. */
+        uint64_t *w = NULL;
+        if (me == 1)
+            w = gallocy_malloc(1 << 16);
+        MPI_Bcast(&w, sizeof w, MPI_BYTE, 1, MPI_COMM_WORLD);
+        gallocy_barrier();
+        if (me == 0)
+            gallocy_atomic_compare_swap(w, 0, 1);
+        gallocy_barrier();
+        if (me == 1)
+            gallocy_free(w);
+        gallocy_barrier();
+        if (me == 0)
+            gallocy_atomic_compare_swap(w, 1, 2);
+        gallocy_barrier();
+    } else if (!strcmp(c, "lock-freed")) { /* a lock in memory this rank freed */
+        gallocy_lock_t *l = gallocy_calloc(1, sizeof *l);
+        gallocy_free(l);
+        if (me == 0)
+            gallocy_lock(l);
+        gallocy_barrier();
     } else if (!strcmp(c, "unlock-unheld")) { /* rank 1 unlocks a lock nobody holds */
         gallocy_lock_t *l = gallocy_coalloc(sizeof *l, 0);
         gallocy_barrier();

@@ -80,6 +80,14 @@ DIES(t_unlock_others4, "unlock-others", 4, "rank 3: gallocy_unlock: the lock at 
      "is not held by this rank")
 DIES(t_lock_twice, "lock-twice", 2, "rank 0: gallocy_trylock: this thread already holds the "
      "lock at 0x", "gallocy locks are not recursive")
+ANSWERS(t_bounds, "bounds", 2, "bounds-ok", "rank 0: gallocy_put: the 64 bytes at 0x",
+        "run past the end of their block [0x", "by 32 bytes: the range must lie in one allocation",
+        "returns -EINVAL")
+DIES(t_atomic_freed, "atomic-freed", 2, "rank 0: gallocy_atomic_fetch_add: 0x",
+     "is in no allocated block")
+DIES(t_atomic_freed_remote, "atomic-freed-remote", 2, "rank 0: gallocy_atomic_compare_swap: 0x",
+     "is in no allocated block")
+DIES(t_lock_freed, "lock-freed", 2, "rank 0: gallocy_lock: 0x", "is in no allocated block")
 ANSWERS(t_locks_legal, "locks-legal", 2, "locks-legal-ok")
 ANSWERS(t_locks_legal4, "locks-legal", 4, "locks-legal-ok")
 ANSWERS(t_calloc, "calloc-overflow", 2, "calloc-overflow-ok", "overflow size_t")
@@ -155,6 +163,10 @@ int main(void)
         {"unlock of another rank's lock aborts", t_unlock_others},
         {"unlock of another rank's lock aborts, 4 ranks", t_unlock_others4},
         {"a thread taking a lock it holds aborts", t_lock_twice},
+        {"get/put/prepare past a block: -EINVAL, named, nothing written", t_bounds},
+        {"atomic on a block this rank freed aborts, named", t_atomic_freed},
+        {"atomic on a block its home freed before a barrier aborts, named", t_atomic_freed_remote},
+        {"lock in freed memory aborts, named", t_lock_freed},
         {"a lock given by another thread, and trylock of a held lock, work", t_locks_legal},
         {"the same, 4 ranks", t_locks_legal4},
         {"calloc overflow: NULL, ENOMEM, heap usable", t_calloc},

@@ -1,0 +1,48 @@
+/* extent: the allocated block around a global address, so that the calls that go straight to
+ * a home (get, put, atomics, locks, prepare) refuse a range that leaves its block instead of
+ * writing over its neighbour.
+ *
+ * A home segment's blocks are read from its home's page table (segment.h), one u32 per page:
+ * this rank's own table directly, where a small block's state byte also tells a freed block;
+ * another home's through the transport, kept in a small cache of entries, so a repeated call
+ * costs one lookup; they are forgotten at every acquire.  A cached entry can be stale (the
+ * home freed and reused the page since): a range it refuses is read again before the refusal,
+ * so staleness can only miss an error, never refuse a good range.  A small block that another
+ * home holds is known freed only to that home (its state bytes are not in registered memory):
+ * other ranks refuse it only once its superblock has gone back to the segment.  Collective
+ * allocations come from coalloc's records, which every rank holds. */
+#ifndef GALLOCY_EXTENT_H
+#define GALLOCY_EXTENT_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Offset of a rank's heap page table in its registered metadata. */
+size_t extent_pageinfo_off(void);
+
+/* The block of the home segment of rank home that holds heap offset hoff (from the start of
+ * that segment): 1 and [*start, *end) as heap offsets, or 0 when hoff is in no allocated
+ * block.  fresh: read another home's entries again rather than from the cache. */
+int extent_heap_block(int home, size_t hoff, int fresh, size_t *start, size_t *end);
+
+/* How [off, off+n) of the global range (n >= 1) stands against its block. */
+enum extent_verdict {
+    EXTENT_INSIDE, /* inside one allocated block */
+    EXTENT_NO_BLOCK, /* off is in no allocated block (free, freed, or between blocks) */
+    EXTENT_PAST_END, /* it starts in a block and runs past its end */
+};
+/* The verdict, and the block's bounds as global offsets when there is one. */
+enum extent_verdict extent_check(size_t off, size_t n, size_t *start, size_t *end);
+
+/* For the public calls: 0 when [p, p+n) of the global range (n >= 1) lies in one allocated
+ * block; otherwise a message naming call, the range and the block, then -EINVAL (fatal = 0:
+ * the call returns it; only the first such message of a rank is printed, since a loop of them
+ * would bury everything else) or the end of the job (fatal = 1: calls with no error return). */
+int extent_require(const void *p, size_t n, const char *call, int fatal);
+
+/* Forgets the cached entries of other homes, in O(1): at every acquire, since a block their
+ * home freed before its release should be refused after it. */
+void extent_forget(void);
+/* At finalize: the next init may have other homes and sizes. */
+void extent_fini(void);
+
+#endif
