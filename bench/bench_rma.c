@@ -8,7 +8,7 @@
  *
  * Rank 0 measures, on memory homed on rank 1, into private memory; rank 1 waits in
  * MPI_Barrier (driving progress, as OSU's target does).  Tables: get_lat, put_lat, get_bw,
- * put_bw, atomic_lat.  Bandwidth: gallocy's calls complete one by one (gallocy_get returns
+ * put_bw, atomic_lat, heap_lat (8 B on a gallocy_malloc block, not coalloc memory).  Bandwidth: gallocy's calls complete one by one (gallocy_get returns
  * with the data); the baseline keeps 64 operations in flight before one flush, as OSU does,
  * so it bounds what any blocking call can reach.
  *
@@ -28,6 +28,7 @@ enum { MAX_SIZE = 4 << 20, BW_WINDOW = 64 };
 static char *remote; /* MAX_SIZE bytes homed on rank 1 */
 static uint64_t *word;  /* an atomic word homed on rank 1 */
 static char *local;  /* private */
+static char *heap_block; /* 64 bytes from gallocy_malloc on rank 1 */
 
 static long iters_for(size_t size, double small)
 {
@@ -115,12 +116,55 @@ static void atomics(void)
     bench_row("compare_swap", bench_median(g[1], bench_reps), bench_median(r[1], bench_reps));
 }
 
+/* 8 B get, put and fetch-add on a small gallocy_malloc block homed on rank 1 rather than on
+ * coalloc memory: the bounds check reads the block from the home's page table, once, then
+ * from this rank's cache of it. */
+static void heap_ops(void)
+{
+    bench_table("heap_lat", "8 B on a gallocy_malloc block homed on rank 1, from rank 0",
+                "Operation", "us", raw_label(RAW_SAME_OP), 0);
+    long n = bench_iters(2000);
+    double g[3][32], r[3][32];
+    uint64_t v = 1;
+    for (int k = 0; k < bench_reps; k++) {
+        double t[7];
+        t[0] = bench_now();
+        for (long i = 0; i < n; i++)
+            gallocy_get(&v, heap_block, 8);
+        t[1] = bench_now();
+        for (long i = 0; i < n; i++)
+            raw_get(local, 1, 0, 8);
+        t[2] = bench_now();
+        for (long i = 0; i < n; i++)
+            gallocy_put(heap_block, &v, 8);
+        t[3] = bench_now();
+        for (long i = 0; i < n; i++)
+            raw_put(1, 0, local, 8);
+        t[4] = bench_now();
+        for (long i = 0; i < n; i++)
+            gallocy_atomic_fetch_add((uint64_t *)heap_block, 1);
+        t[5] = bench_now();
+        for (long i = 0; i < n; i++)
+            raw_fetch_add(1, 0, 1);
+        t[6] = bench_now();
+        for (int j = 0; j < 3; j++) {
+            g[j][k] = (t[2 * j + 1] - t[2 * j]) / (double)n * 1e6;
+            r[j][k] = (t[2 * j + 2] - t[2 * j + 1]) / (double)n * 1e6;
+        }
+    }
+    static const char *const names[] = {"get", "put", "fetch_add"};
+    for (int j = 0; j < 3; j++)
+        bench_row(names[j], bench_median(g[j], bench_reps), bench_median(r[j], bench_reps));
+}
+
 static void open_memory(void)
 {
     remote = gallocy_coalloc(MAX_SIZE, 1);
     word = gallocy_coalloc(4096, 1);
+    heap_block = bench_me == 1 ? gallocy_calloc(1, 64) : NULL;
+    MPI_Bcast(&heap_block, sizeof heap_block, MPI_BYTE, 1, MPI_COMM_WORLD);
     local = malloc(MAX_SIZE);
-    if (!remote || !word || !local) {
+    if (!remote || !word || !local || !heap_block) {
         fprintf(stderr, "bench_rma: rank %d: out of memory\n", bench_me);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
@@ -132,6 +176,8 @@ static void open_memory(void)
 
 static void close_memory(void)
 {
+    if (bench_me == 1)
+        gallocy_free(heap_block);
     gallocy_cofree(word);
     gallocy_cofree(remote);
     free(local);
@@ -140,7 +186,7 @@ static void close_memory(void)
 int main(int argc, char **argv)
 {
     bench_start(&argc, &argv, "bench_rma",
-                "  tables: get_lat put_lat get_bw put_bw atomic_lat, and when the ranks share a"
+                "  tables: get_lat put_lat get_bw put_bw atomic_lat heap_lat, and when the ranks share a"
                 "\n  node get_lat_transport get_bw_transport\n");
     raw_open(MAX_SIZE);
     open_memory();
@@ -150,6 +196,8 @@ int main(int argc, char **argv)
                 sweep(put, bw, ""); /* get_lat put_lat get_bw put_bw */
         if (bench_wanted("atomic_lat"))
             atomics();
+        if (bench_wanted("heap_lat"))
+            heap_ops();
     }
     MPI_Barrier(MPI_COMM_WORLD);
     close_memory();

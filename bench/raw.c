@@ -73,10 +73,10 @@ const char *raw_label(enum raw_label l)
 {
     static const char *const names[2][RAW_NLABELS] = {
         {"MPI_Get+flush", "MPI_Put+flush", "MPI_Get x64+flush", "MPI_Put x64+flush",
-         "MPI atomic+flush", "MPI_Fetch_and_op+flush", "4K MPI_Gets", "MPI_Put+flush+barrier"},
+         "MPI atomic+flush", "MPI_Fetch_and_op+flush", "4K MPI_Gets", "MPI_Put+flush+barrier", "MPI same op+flush"},
         {"verbs READ+poll", "verbs WRITE+poll", "verbs READ x64+poll", "verbs WRITE x64+poll",
          "verbs atomic+poll", "verbs FETCH_ADD+poll", "4K verbs READs",
-         "verbs WRITE+poll+barrier"},
+         "verbs WRITE+poll+barrier", "verbs same op+poll"},
     };
     return names[verbs][l];
 }

@@ -25,7 +25,7 @@ void raw_put_window(int rank, const void *src, size_t n, int window);
 /* How the tables name the baselines, by transport ("MPI_Get+flush", "verbs READ+poll"). */
 enum raw_label {
     RAW_GET, RAW_PUT, RAW_GET_X64, RAW_PUT_X64, RAW_ATOMIC, RAW_FETCH_ADD, RAW_GETS_4K,
-    RAW_PUT_BARRIER, RAW_NLABELS
+    RAW_PUT_BARRIER, RAW_SAME_OP, RAW_NLABELS
 };
 const char *raw_label(enum raw_label l);
 

@@ -145,11 +145,16 @@ void gallocy_unlock(gallocy_lock_t *l);
 
 /*
  * Explicit one-sided access to the home copy, bypassing this rank's cache (like shmem_get /
- * shmem_put).  n bytes; the range must lie in one allocation.  gallocy_put is complete
+ * shmem_put).  n bytes; the range must lie in one allocated block.  gallocy_put is complete
  * (visible at the home) when it returns.  A get from a home on this node is a copy from its
- * memory (GALLOCY_NODE_SHARED).  Returns 0, or -EINVAL when the global side is not global
- * memory.  Ordering against cached loads and stores of the same bytes needs release/acquire.
- * Any thread.
+ * memory (GALLOCY_NODE_SHARED).  Returns 0, or -EINVAL with nothing moved when the global side
+ * is not global memory, or not inside one allocated block (it runs past the block's end, or
+ * the block is freed); the first such refusal of a rank is also reported on stderr, naming
+ * the range and the block.  The check costs one look-up of the block in its home's page table,
+ * cached: a block homed elsewhere is seen as freed once its home has applied the free and
+ * this rank has acquired since (a lock, gallocy_acquire, a barrier), and a small block (up to
+ * 32 KiB) only once its home has also given its superblock back.  Ordering against cached
+ * loads and stores of the same bytes needs release/acquire.  Any thread.
  */
 int gallocy_get(void *dst, const void *global_src, size_t n);
 int gallocy_put(void *global_dst, const void *src, size_t n);
@@ -172,15 +177,18 @@ int gallocy_put(void *global_dst, const void *src, size_t n);
  * gallocy_prepare makes [p, p+n) of global memory present here at once (one transfer per
  * run of pages of one home, not a fault per page): readable until this rank's next acquire
  * (GALLOCY_READ), or also writable until its next release (GALLOCY_WRITE).  Any thread.
- * Returns 0; -EINVAL when [p, p+n) is not global memory of one allocation or flags are
+ * Returns 0; -EINVAL when [p, p+n) is not global memory of one allocated block (checked and
+ * reported as by gallocy_get) or flags are
  * not GALLOCY_READ and/or GALLOCY_WRITE; -GALLOCY_ERR_NOT_INITIALIZED.
  */
 #define GALLOCY_READ  1u
 #define GALLOCY_WRITE 2u
 int gallocy_prepare(void *p, size_t n, unsigned flags);
 
-/* Atomics on an 8-byte aligned word of global memory, performed at its home.  They return
- * the previous value.  Do not mix with plain stores to the same word.  Any thread. */
+/* Atomics on an 8-byte aligned word of allocated global memory, performed at its home.  They
+ * return the previous value.  Do not mix with plain stores to the same word.  Any thread.  A
+ * word that is not one (local memory, unaligned, a freed block as gallocy_get sees it) ends
+ * the job with a message naming the call and the address: there is no error to return. */
 uint64_t gallocy_atomic_fetch_add(uint64_t *global, uint64_t v);
 uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64_t desired);
 

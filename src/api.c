@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "coalloc.h"
 #include "core.h"
+#include "extent.h"
 #include "gallocy.h"
 #include "log.h"
 #include "space.h"
@@ -75,6 +76,7 @@ void gallocy_cofree(void *p)
 {
     CORE_REQUIRE("gallocy_cofree");
     coalloc_free(p);
+    extent_forget(); /* memos of its bounds */
 }
 
 int gallocy_home(const void *p)

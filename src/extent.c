@@ -22,7 +22,8 @@
  * are not kept (a refusal reads again anyway). */
 enum { CACHE_SLOTS = 4096, EPOCH_BITS = 12 };
 static uint64_t cache[CACHE_SLOTS];
-static unsigned epoch = 1; /* never 0, so that an empty slot never matches */
+unsigned extent_epoch = 1; /* never 0, so that an empty slot never matches */
+__thread struct extent_memo extent_memo;
 static int reported; /* a refusal with an error return was reported (extent_require) */
 
 size_t extent_pageinfo_off(void)
@@ -32,14 +33,14 @@ size_t extent_pageinfo_off(void)
 
 void extent_forget(void)
 {
-    unsigned e = (__atomic_load_n(&epoch, __ATOMIC_RELAXED) + 1) % (1u << EPOCH_BITS);
-    __atomic_store_n(&epoch, e ? e : 1, __ATOMIC_RELAXED);
+    unsigned e = (__atomic_load_n(&extent_epoch, __ATOMIC_RELAXED) + 1) % (1u << EPOCH_BITS);
+    __atomic_store_n(&extent_epoch, e ? e : 1, __ATOMIC_RELAXED);
 }
 
 void extent_fini(void)
 {
     memset(cache, 0, sizeof cache);
-    epoch = 1;
+    extent_forget(); /* not back to 1: other threads' memos would match again */
     reported = 0;
 }
 
@@ -49,7 +50,8 @@ static uint32_t entry_of(int home, size_t page, int fresh)
         return __atomic_load_n(&segment_page_info[page], __ATOMIC_RELAXED);
     uint64_t tag = (uint64_t)home * (sp.heap_size / GPAGE) + page + 1;
     uint64_t *slot = tag >> 32 ? NULL : &cache[tag % CACHE_SLOTS]; /* past 16 TiB: uncached */
-    uint64_t key = (uint64_t)__atomic_load_n(&epoch, __ATOMIC_RELAXED) << 20 | tag / CACHE_SLOTS;
+    uint64_t key = (uint64_t)__atomic_load_n(&extent_epoch, __ATOMIC_RELAXED) << 20 |
+                   tag / CACHE_SLOTS;
     uint64_t v = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : 0;
     if (slot && !fresh && v >> 32 == key)
         return (uint32_t)v;
@@ -59,16 +61,6 @@ static uint32_t entry_of(int home, size_t page, int fresh)
     if (slot && PI_KIND(e) != PI_FREE)
         __atomic_store_n(slot, key << 32 | e, __ATOMIC_RELAXED);
     return e;
-}
-
-/* This rank's small block i of the superblock at heap offset sb_off: still allocated?  The
- * state byte is the truth (a free flips it first); a descriptor of another class means the
- * page table was read while the superblock changed hands. */
-static int mine_allocated(size_t sb_off, size_t size, size_t i)
-{
-    struct sb *s = heap_desc_of(sb_off);
-    return __atomic_load_n(&s->size, __ATOMIC_RELAXED) == size &&
-           __atomic_load_n(&sb_state(s)[i], __ATOMIC_RELAXED);
 }
 
 int extent_heap_block(int home, size_t hoff, int fresh, size_t *start, size_t *end)
@@ -88,10 +80,22 @@ int extent_heap_block(int home, size_t hoff, int fresh, size_t *start, size_t *e
     }
     if (PI_KIND(e) != PI_SB || PI_SB_PAGE(e) > page)
         return 0;
-    size_t size = sc_size((int)PI_SB_CLASS(e));
-    size_t sb_off = (page - PI_SB_PAGE(e)) * GPAGE, i = (hoff - sb_off) / size;
-    if (i >= SB_BYTES / size || (home == sp.rank && !mine_allocated(sb_off, size, i)))
-        return 0;
+    size_t size = sc_size((int)PI_SB_CLASS(e)), sb_off = (page - PI_SB_PAGE(e)) * GPAGE, i;
+    if (home == sp.rank) {
+        /* The descriptor: its reciprocal saves a division, and its state byte is the truth
+         * (a free flips it first).  A descriptor of another class means the page table was
+         * read while the superblock changed hands. */
+        struct sb *s = heap_desc_of(sb_off);
+        if (__atomic_load_n(&s->size, __ATOMIC_RELAXED) != size)
+            return 0;
+        i = (size_t)((uint64_t)(hoff - sb_off) * s->recip >> 32); /* exact: see sb_index */
+        if (i >= s->nobjs || !__atomic_load_n(&sb_state(s)[i], __ATOMIC_RELAXED))
+            return 0;
+    } else {
+        i = (hoff - sb_off) / size;
+        if (i >= SB_BYTES / size)
+            return 0;
+    }
     *start = sb_off + i * size;
     *end = *start + size;
     return 1;
@@ -122,12 +126,16 @@ enum extent_verdict extent_check(size_t off, size_t n, size_t *start, size_t *en
     return v;
 }
 
-int extent_require(const void *p, size_t n, const char *call, int fatal)
+int extent_require_slow(const void *p, size_t n, const char *call, int fatal)
 {
-    size_t start, end;
-    enum extent_verdict v = extent_check(space_off(p), n, &start, &end);
-    if (v == EXTENT_INSIDE)
+    size_t start, end, off = space_off(p);
+    unsigned epoch = __atomic_load_n(&extent_epoch, __ATOMIC_ACQUIRE); /* before the reads */
+    enum extent_verdict v = extent_check(off, n, &start, &end);
+    if (v == EXTENT_INSIDE) {
+        if (off >= sp.coalloc_off || off / sp.heap_size != (size_t)sp.rank)
+            extent_memo = (struct extent_memo){start, end, epoch};
         return 0;
+    }
     if (!fatal && __atomic_exchange_n(&reported, 1, __ATOMIC_RELAXED))
         return -EINVAL;
     void (*say)(const char *, const char *, ...) = fatal ? log_fatal : log_error;

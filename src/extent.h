@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "space.h"
+
 /* Offset of a rank's heap page table in its registered metadata. */
 size_t extent_pageinfo_off(void);
 
@@ -33,14 +35,35 @@ enum extent_verdict {
 /* The verdict, and the block's bounds as global offsets when there is one. */
 enum extent_verdict extent_check(size_t off, size_t n, size_t *start, size_t *end);
 
+/* The last block a check of this thread passed, when no free can end it without changing
+ * the epoch: another home's (what this rank knows of it changes only at an acquire) or a
+ * collective allocation (gallocy_cofree changes the epoch).  So a loop over one block costs
+ * a compare after the first call. */
+struct extent_memo {
+    size_t start, end; /* global offsets */
+    unsigned epoch;
+};
+extern __thread struct extent_memo extent_memo __attribute__((tls_model("initial-exec")));
+extern unsigned extent_epoch;
+
 /* For the public calls: 0 when [p, p+n) of the global range (n >= 1) lies in one allocated
  * block; otherwise a message naming call, the range and the block, then -EINVAL (fatal = 0:
  * the call returns it; only the first such message of a rank is printed, since a loop of them
  * would bury everything else) or the end of the job (fatal = 1: calls with no error return). */
-int extent_require(const void *p, size_t n, const char *call, int fatal);
+int extent_require_slow(const void *p, size_t n, const char *call, int fatal);
+static inline int extent_require(const void *p, size_t n, const char *call, int fatal)
+{
+    size_t off = space_off(p), start = extent_memo.start, end = extent_memo.end;
+    if (__builtin_expect(off - start < end - start && n <= end - off &&
+                             extent_memo.epoch == __atomic_load_n(&extent_epoch, __ATOMIC_RELAXED),
+                         1))
+        return 0;
+    return extent_require_slow(p, n, call, fatal);
+}
 
-/* Forgets the cached entries of other homes, in O(1): at every acquire, since a block their
- * home freed before its release should be refused after it. */
+/* Forgets the cached entries of other homes, and every thread's memo, in O(1): at every
+ * acquire, since a block its home freed before its release should be refused after it, and at
+ * every gallocy_cofree. */
 void extent_forget(void);
 /* At finalize: the next init may have other homes and sizes. */
 void extent_fini(void);

@@ -146,6 +146,47 @@ int main(int argc, char **argv)
         int rc2 = gallocy_init(MPI_COMM_WORLD);
         me = gallocy_rank();
         return ok_or_fail("verbs-no-device", rc == -GALLOCY_ERR_TRANSPORT && rc2 == 0);
+    } else if (!strcmp(c, "settings-differ")) {
+        /* Settings that may differ by rank (each governs only its own rank's faults, reads
+         * and progress): rank 1 alone changes them; shared memory, atomics and a lock stay
+         * right. */
+        int rank;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        if (rank == 1) {
+            setenv("GALLOCY_PREFETCH", "1", 1);
+            setenv("GALLOCY_PREFETCH_MAX", "1", 1);
+            setenv("GALLOCY_NODE_SHARED", "0", 1);
+            setenv("GALLOCY_FAULTS", "mprotect", 1);
+            setenv("GALLOCY_PROGRESS_US", "0", 1);
+        }
+        start();
+        int n = gallocy_nranks(), ok = 1;
+        enum { PER = 5000 };
+        uint64_t *arr = gallocy_coalloc((size_t)n * PER * 8, GALLOCY_CYCLIC);
+        uint64_t *count = gallocy_coalloc(16, 0); /* [0] under the lock, [1] atomic */
+        gallocy_lock_t *l = gallocy_coalloc(sizeof *l, n - 1);
+        gallocy_barrier();
+        for (int i = 0; i < PER; i++)
+            arr[(size_t)me * PER + i] = (uint64_t)me << 32 | (uint64_t)i;
+        for (int i = 0; i < 100; i++) {
+            gallocy_lock(l);
+            ++*count;
+            gallocy_unlock(l);
+            gallocy_atomic_fetch_add(count + 1, 1);
+        }
+        gallocy_barrier();
+        for (int r = 0; r < n; r++)
+            for (int i = 0; i < PER; i++)
+                ok &= arr[(size_t)r * PER + i] == ((uint64_t)r << 32 | (uint64_t)i);
+        ok &= count[0] == 100 * (uint64_t)n;
+        ok &= gallocy_atomic_fetch_add(count + 1, 0) == 100 * (uint64_t)n;
+        gallocy_barrier();
+        gallocy_cofree(l);
+        gallocy_cofree(count);
+        gallocy_cofree(arr);
+        int all;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        return ok_or_fail("settings-differ", all);
     } else if (!strcmp(c, "huge-heap")) {
         return init_refused("huge-heap", "GALLOCY_HEAP_SIZE", "64T", -ENOMEM);
     }

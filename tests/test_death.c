@@ -72,13 +72,19 @@ DIES(t_bad_atomic, "bad-atomic", 1, "gallocy_atomic_fetch_add: 0x",
 DIES(t_segv, "segv-outside", 2, "Segmentation fault")
 DIES(t_unlock_unheld, "unlock-unheld", 2, "rank 1: gallocy_unlock: the lock at 0x",
      "is not held by this rank")
+DIES(t_unlock_unheld4, "unlock-unheld", 4, "rank 1: gallocy_unlock: the lock at 0x",
+     "is not held by this rank")
 DIES(t_unlock_twice, "unlock-twice", 2, "rank 0: gallocy_unlock: the lock at 0x",
+     "is not held by this rank (a second unlock")
+DIES(t_unlock_twice4, "unlock-twice", 4, "rank 0: gallocy_unlock: the lock at 0x",
      "is not held by this rank (a second unlock")
 DIES(t_unlock_others, "unlock-others", 2, "rank 1: gallocy_unlock: the lock at 0x",
      "is not held by this rank")
 DIES(t_unlock_others4, "unlock-others", 4, "rank 3: gallocy_unlock: the lock at 0x",
      "is not held by this rank")
 DIES(t_lock_twice, "lock-twice", 2, "rank 0: gallocy_trylock: this thread already holds the "
+     "lock at 0x", "gallocy locks are not recursive")
+DIES(t_lock_twice4, "lock-twice", 4, "rank 0: gallocy_trylock: this thread already holds the "
      "lock at 0x", "gallocy locks are not recursive")
 ANSWERS(t_bounds, "bounds", 2, "bounds-ok", "rank 0: gallocy_put: the 64 bytes at 0x",
         "run past the end of their block [0x", "by 32 bytes: the range must lie in one allocation",
@@ -88,6 +94,9 @@ DIES(t_atomic_freed, "atomic-freed", 2, "rank 0: gallocy_atomic_fetch_add: 0x",
 DIES(t_atomic_freed_remote, "atomic-freed-remote", 2, "rank 0: gallocy_atomic_compare_swap: 0x",
      "is in no allocated block")
 DIES(t_lock_freed, "lock-freed", 2, "rank 0: gallocy_lock: 0x", "is in no allocated block")
+DIES(t_lock_freed4, "lock-freed", 4, "rank 0: gallocy_lock: 0x", "is in no allocated block")
+ANSWERS(t_settings_differ, "settings-differ", 2, "settings-differ-ok")
+ANSWERS(t_settings_differ4, "settings-differ", 4, "settings-differ-ok")
 ANSWERS(t_locks_legal, "locks-legal", 2, "locks-legal-ok")
 ANSWERS(t_locks_legal4, "locks-legal", 4, "locks-legal-ok")
 ANSWERS(t_calloc, "calloc-overflow", 2, "calloc-overflow-ok", "overflow size_t")
@@ -159,14 +168,20 @@ int main(void)
         {"atomic on local memory aborts", t_bad_atomic},
         {"SIGSEGV outside the range kills", t_segv},
         {"unlock of a lock nobody holds aborts", t_unlock_unheld},
+        {"unlock of a lock nobody holds aborts, 4 ranks", t_unlock_unheld4},
         {"second unlock aborts", t_unlock_twice},
+        {"second unlock aborts, 4 ranks", t_unlock_twice4},
         {"unlock of another rank's lock aborts", t_unlock_others},
         {"unlock of another rank's lock aborts, 4 ranks", t_unlock_others4},
         {"a thread taking a lock it holds aborts", t_lock_twice},
+        {"the same, 4 ranks", t_lock_twice4},
         {"get/put/prepare past a block: -EINVAL, named, nothing written", t_bounds},
         {"atomic on a block this rank freed aborts, named", t_atomic_freed},
         {"atomic on a block its home freed before a barrier aborts, named", t_atomic_freed_remote},
         {"lock in freed memory aborts, named", t_lock_freed},
+        {"the same, 4 ranks", t_lock_freed4},
+        {"per-rank settings different on one rank: the job is right", t_settings_differ},
+        {"the same, 4 ranks", t_settings_differ4},
         {"a lock given by another thread, and trylock of a held lock, work", t_locks_legal},
         {"the same, 4 ranks", t_locks_legal4},
         {"calloc overflow: NULL, ENOMEM, heap usable", t_calloc},
