@@ -126,6 +126,20 @@ enum extent_verdict extent_check(size_t off, size_t n, size_t *start, size_t *en
     return v;
 }
 
+/* The memo of [start, end), the block holding [off, off+n), cut to the run of one home that
+ * holds the range (a collective allocation may be spread over several); none when the range
+ * itself is on two homes. */
+static void remember(size_t off, size_t n, size_t start, size_t end, unsigned epoch)
+{
+    size_t run_end, start_run_end;
+    int home = space_home_run(off, &run_end);
+    if (home < 0 || n > run_end - off)
+        return;
+    if (space_home_run(start, &start_run_end) != home || start_run_end != run_end)
+        start = off; /* the block begins in another run: keep from here */
+    extent_memo = (struct extent_memo){start, end < run_end ? end : run_end, epoch, home};
+}
+
 int extent_require_slow(const void *p, size_t n, const char *call, int fatal)
 {
     size_t start, end, off = space_off(p);
@@ -133,7 +147,7 @@ int extent_require_slow(const void *p, size_t n, const char *call, int fatal)
     enum extent_verdict v = extent_check(off, n, &start, &end);
     if (v == EXTENT_INSIDE) {
         if (off >= sp.coalloc_off || off / sp.heap_size != (size_t)sp.rank)
-            extent_memo = (struct extent_memo){start, end, epoch};
+            remember(off, n, start, end, epoch);
         return 0;
     }
     if (!fatal && __atomic_exchange_n(&reported, 1, __ATOMIC_RELAXED))

@@ -35,16 +35,30 @@ enum extent_verdict {
 /* The verdict, and the block's bounds as global offsets when there is one. */
 enum extent_verdict extent_check(size_t off, size_t n, size_t *start, size_t *end);
 
-/* The last block a check of this thread passed, when no free can end it without changing
- * the epoch: another home's (what this rank knows of it changes only at an acquire) or a
- * collective allocation (gallocy_cofree changes the epoch).  So a loop over one block costs
- * a compare after the first call. */
+/* The last block a check of this thread passed, cut to the run of one home it was found
+ * in, when no free can end it without changing the epoch: another home's (what this rank
+ * knows of it changes only at an acquire) or a collective allocation (gallocy_cofree changes
+ * the epoch).  So a loop over one block costs a compare after the first call, and the home
+ * comes with it. */
 struct extent_memo {
     size_t start, end; /* global offsets */
     unsigned epoch;
+    int home;
 };
 extern __thread struct extent_memo extent_memo __attribute__((tls_model("initial-exec")));
 extern unsigned extent_epoch;
+
+/* The home of [off, off+n) when this thread's memo covers it (so it lies in global memory,
+ * in one allocated block and on one home), else -1. */
+static inline int extent_memo_home(size_t off, size_t n)
+{
+    const struct extent_memo *m = &extent_memo;
+    if (__builtin_expect(off - m->start < m->end - m->start && n <= m->end - off &&
+                             m->epoch == __atomic_load_n(&extent_epoch, __ATOMIC_RELAXED),
+                         1))
+        return m->home;
+    return -1;
+}
 
 /* For the public calls: 0 when [p, p+n) of the global range (n >= 1) lies in one allocated
  * block; otherwise a message naming call, the range and the block, then -EINVAL (fatal = 0:
@@ -53,12 +67,7 @@ extern unsigned extent_epoch;
 int extent_require_slow(const void *p, size_t n, const char *call, int fatal);
 static inline int extent_require(const void *p, size_t n, const char *call, int fatal)
 {
-    size_t off = space_off(p), start = extent_memo.start, end = extent_memo.end;
-    if (__builtin_expect(off - start < end - start && n <= end - off &&
-                             extent_memo.epoch == __atomic_load_n(&extent_epoch, __ATOMIC_RELAXED),
-                         1))
-        return 0;
-    return extent_require_slow(p, n, call, fatal);
+    return extent_memo_home(space_off(p), n) >= 0 ? 0 : extent_require_slow(p, n, call, fatal);
 }
 
 /* Forgets the cached entries of other homes, and every thread's memo, in O(1): at every

@@ -51,6 +51,11 @@ void gallocy_barrier(void)
 
 int sync_word_home(const void *p, size_t len, const char *call, uint64_t *off)
 {
+    int known = (uintptr_t)p & 7 ? -1 : extent_memo_home(space_off(p), len);
+    if (known >= 0) { /* checked before, one home */
+        *off = space_off(p);
+        return known;
+    }
     if (!space_contains(p) || ((uintptr_t)p & 7))
         log_fatal(call, "%p is not an 8-byte aligned word of allocated global memory", p);
     extent_require(p, len, call, 1); /* a freed block, or one too short */
@@ -95,19 +100,22 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
     CORE_REQUIRE(call);
     if (n == 0)
         return 0;
-    if (!local || !space_contains(global) || !space_contains((const char *)global + n - 1))
-        return -EINVAL;
-    if (extent_require(global, n, call, 0))
-        return -EINVAL; /* before anything moves: nothing changed */
+    size_t off = space_off(global), done = 0;
+    int known = local ? extent_memo_home(off, n) : -1; /* the range checked before: its home */
+    if (known < 0) {
+        if (!local || !space_contains(global) || !space_contains((const char *)global + n - 1))
+            return -EINVAL;
+        if (extent_require_slow(global, n, call, 0))
+            return -EINVAL; /* before anything moves: nothing changed */
+    }
     int bounce = space_contains(local) || space_contains((char *)local + n - 1);
     char *buf = bounce ? malloc(n < BOUNCE ? n : BOUNCE) : NULL;
     if (bounce && !buf)
         return -ENOMEM;
-    size_t off = space_off(global), done = 0;
     int rc = 0, flush_home = NO_HOME; /* the one other home touched, or TP_ALL_RANKS */
     while (done < n) {
-        size_t end;
-        int home = space_home_run(off + done, &end);
+        size_t end = off + n;
+        int home = known >= 0 ? known : space_home_run(off + done, &end);
         if (home < 0) {
             rc = -EINVAL;
             break;
