@@ -10,9 +10,14 @@
  * so they complete while the application computes.
  *
  * How often it calls is adaptive, because every wake of a sleeping thread costs (about 38 us
- * of CPU on these VMs: a rank polling every 50 us for ever spends a fifth of a core).  While
- * this rank talks to others, and for PROGRESS_HOLD_US after, it polls every
- * GALLOCY_PROGRESS_US; then the sleep doubles at each idle tick up to GALLOCY_PROGRESS_IDLE_US.
+ * of CPU on these VMs: a rank polling every 50 us for ever spends a fifth of a core, and a
+ * computing rank loses it: a heat stencil's sweeps ran 1.5x slower).  While this rank takes
+ * part in traffic whose peers need its progress, and for PROGRESS_HOLD_US after, it polls
+ * every GALLOCY_PROGRESS_US; then the sleep doubles at each idle tick up to
+ * GALLOCY_PROGRESS_IDLE_US.  That traffic is its atomics (peers that synchronise with it
+ * target it with theirs) and its waits on ranks of other nodes (there gets and puts need the
+ * target's progress too).  Gets and puts within a node are single copies (CMA) that need no
+ * one's progress, so a rank that only faults on its neighbours' pages stays quiet.
  * A rank that computes without calls may still be the target of others' atomics: a rank
  * whose wait on a target took much longer than the fast cadence writes the target's wake word
  * (a put, which this component completes without the target's help), and the target's next
@@ -20,6 +25,7 @@
  * at most one slow tick, once. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,13 +47,15 @@ enum {
     ALONE_IDLE_US = 20000,    /* a single-rank job: no other rank needs this one's progress */
 };
 static uint64_t wake_off;        /* the wake word's offset in every rank's region */
-static uint64_t waits;           /* atomic: this rank's waits for its operations (its traffic) */
+static uint64_t waits;           /* atomic: its waits that are signs of traffic (see the top) */
 static uint64_t wakes_sent;      /* atomic: makes each wake word value new */
 static uint64_t seen_waits, seen_wake;
 static double quiet_since_us;
 static int sleep_us;
 static double slow_wait_us; /* a wait longer than this wakes the target */
 static int idle_ceiling_us; /* the longest idle sleep */
+static unsigned char *off_node; /* per rank: 1 when it is on another node */
+static int any_off_node;
 
 static double now_us(void)
 {
@@ -83,9 +91,10 @@ static void wake(int rank)
  * they took so long, since t0, that it must have backed off.  t0 is taken before the
  * operation: on the default component an atomic blocks in the call itself, not in the
  * flush. */
-static void complete(int rank, size_t len, double t0)
+static void complete(int rank, size_t len, double t0, int atomic)
 {
-    __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
+    if (atomic || off_node[rank])
+        __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
     check(PMPI_Win_flush(rank, win), "MPI_Win_flush", rank, len);
     if (now_us() - t0 > slow_wait_us)
         wake(rank);
@@ -122,10 +131,11 @@ static void mpi_flush(int rank)
     if (win == MPI_WIN_NULL)
         return;
     if (rank == TP_ALL_RANKS) {
-        __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
+        if (any_off_node)
+            __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
         check(PMPI_Win_flush_all(win), "MPI_Win_flush_all", rank, 0);
     } else if (rank != me) {
-        complete(rank, 0, now_us()); /* the gets and puts went out before: the flush waits */
+        complete(rank, 0, now_us(), 0); /* the gets and puts went out before: the flush waits */
     }
 }
 
@@ -137,7 +147,7 @@ static uint64_t mpi_fetch_add(int rank, uint64_t off, uint64_t v)
     double t0 = now_us();
     check(PMPI_Fetch_and_op(&v, &old, MPI_UINT64_T, rank, (MPI_Aint)off, MPI_SUM, win),
           "MPI_Fetch_and_op", rank, 8);
-    complete(rank, 8, t0);
+    complete(rank, 8, t0, 1);
     return old;
 }
 
@@ -152,7 +162,7 @@ static uint64_t mpi_compare_swap(int rank, uint64_t off, uint64_t expected, uint
     double t0 = now_us();
     check(PMPI_Compare_and_swap(&desired, &expected, &old, MPI_UINT64_T, rank, (MPI_Aint)off, win),
           "MPI_Compare_and_swap", rank, 8);
-    complete(rank, 8, t0);
+    complete(rank, 8, t0, 1);
     return old;
 }
 
@@ -180,6 +190,8 @@ static int mpi_progress(void)
 
 static void mpi_fini(void)
 {
+    free(off_node);
+    off_node = NULL;
     if (win == MPI_WIN_NULL)
         return;
     PMPI_Win_unlock_all(win);
@@ -217,6 +229,17 @@ int tp_mpi_create(void *base, size_t size, uint64_t meta_off, const struct tp_op
      * other rank waits for this one's progress, so the idle service thread may sleep long. */
     if (rt_size() == 1)
         return 0;
+    int nranks = rt_size(), leader;
+    rt_node_ranks(&leader);
+    int *leaders = malloc((size_t)nranks * sizeof *leaders);
+    off_node = calloc((size_t)nranks, 1);
+    if (!leaders || !off_node) /* ends the job: the other ranks wait in the allgather */
+        log_fatal("gallocy_init", "out of memory for %d ranks' nodes", nranks);
+    rt_allgather(&leader, leaders, sizeof leader);
+    any_off_node = 0;
+    for (int r = 0; r < nranks; r++)
+        any_off_node |= off_node[r] = leaders[r] != leader;
+    free(leaders);
     MPI_Info info;
     PMPI_Info_create(&info);
     PMPI_Info_set(info, "same_disp_unit", "true");
