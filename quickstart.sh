@@ -1,11 +1,21 @@
 #!/bin/sh
 # quickstart.sh: on a fresh Debian 12 machine (as root, or with sudo), install what is missing,
 # build gallocy, and
-#   ./quickstart.sh          run the heat-diffusion example on 4 local ranks
-#   ./quickstart.sh check    run the test suite (make check)
+#   ./quickstart.sh                  the demo: the heat stencil with gallocy and with MPI halo
+#                                    exchanges, on 1 rank and on one rank per core, side by side
+#   ./quickstart.sh demo N [--oversubscribe] [examples/demo options]
+#                                    the same on N ranks (more than the cores only when asked)
+#   ./quickstart.sh check            run the test suite (make check)
 set -eu
 cd "$(dirname "$0")"
 mode=${1:-demo}
+[ $# -gt 0 ] && shift
+case "$mode" in
+demo | check) ;;
+*)
+    echo "usage: $0 [demo [N] [--oversubscribe] | check]" >&2
+    exit 2 ;;
+esac
 
 pkgs="build-essential autoconf automake libtool pkg-config libopenmpi-dev openmpi-bin
 libibverbs-dev librdmacm-dev rdma-core ibverbs-utils libhwloc-dev hwloc libcunit1-dev valgrind"
@@ -26,16 +36,14 @@ fi
 [ -f Makefile ] || ./configure --enable-werror
 make -j"$(nproc)"
 
-# Open MPI refuses to run as root, and more ranks than cores, unless told: these settings
-# are for this demo only.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
 case "$mode" in
 demo)
-    timeout 600 mpirun -np 4 ./examples/heat 512 200 ;;
+    # A first argument that is a number is the rank count; the rest go to examples/demo
+    # (which sets what Open MPI needs to run as root, for itself only).
+    case ${1:-} in
+    [1-9]*) n=$1; shift; exec sh examples/demo -n "$n" "$@" ;;
+    esac
+    exec sh examples/demo "$@" ;;
 check)
     make check ;;
-*)
-    echo "usage: $0 [check]" >&2
-    exit 2 ;;
 esac

@@ -72,6 +72,13 @@ if command -v gnuplot >/dev/null; then
     sh "$src/bench/plot" "$out/scale.csv" "$out/png" >>"$out/plot.log" 2>&1
     [ -s "$out/png/scale.png" ] && [ ! -e "$out/png/init.png" ]
     verdict "bench: bench/plot makes scale.png from bench/scale's rows (and no size chart of them)" $?
+    timeout 300 sh "$src/examples/demo" --all --grid 256 --steps 20 --reps 1 \
+        --csv-out "$out/heat.csv" >"$out/demo.log" 2>&1 &&
+        sh "$src/bench/plot" "$out/heat.csv" "$out/png" >>"$out/plot.log" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] || tail -n 20 "$out/demo.log" "$out/plot.log"
+    [ $rc -eq 0 ] && [ -s "$out/png/heat.png" ]
+    verdict "bench: examples/demo --all --csv-out and bench/plot make heat.png" $?
 else
     echo "(gnuplot is not installed: bench/plot not checked)"
 fi

@@ -58,6 +58,8 @@ run "gallocy-info" 120 sh "$GALLOCY_TEST_SRCDIR/test_info.sh" "$dir/../tools/gal
     "$GALLOCY_TEST_SRCDIR/../src/options.def"
 run "scale model in the README" 60 sh "$GALLOCY_TEST_SRCDIR/test_scale_model.sh" \
     "$GALLOCY_TEST_SRCDIR/../README.md" "$GALLOCY_TEST_SRCDIR/../tools/scale-model"
+run "the first-run demo, small (examples/demo)" 600 env GALLOCY_EXAMPLES_BIN="$dir/../examples" \
+    sh "$GALLOCY_TEST_SRCDIR/test_demo.sh" "$GALLOCY_TEST_SRCDIR/../examples/demo"
 for np in ${GALLOCY_TEST_NP:-1 2 4}; do
     run "test_gallocy, $np rank(s)" 900 "$MPIRUN" -np "$np" "$dir/test_gallocy"
 done
