@@ -8,14 +8,17 @@
  *
  * Rank 0 measures, on memory homed on rank 1, into private memory; rank 1 waits in
  * MPI_Barrier (driving progress, as OSU's target does).  Tables: get_lat, put_lat, get_bw,
- * put_bw, atomic_lat, heap_lat (8 B on a gallocy_malloc block, not coalloc memory).  Bandwidth: gallocy's calls complete one by one (gallocy_get returns
+ * put_bw, atomic_lat, heap_lat (8 B on a gallocy_malloc block, not coalloc memory), gups
+ * (both ranks: random fetch-adds into a table split between them).  Bandwidth: gallocy's calls complete one by one (gallocy_get returns
  * with the data); the baseline keeps 64 operations in flight before one flush, as OSU does,
  * so it bounds what any blocking call can reach.
  *
- * When the ranks share a node, gallocy_get reads rank 1's memory directly (node.c): the get
- * tables then measure that, and get_lat_transport / get_bw_transport the transport's path
- * (GALLOCY_NODE_SHARED=0, gallocy re-initialised in the same process).  Puts and atomics
- * always take the transport. */
+ * When the ranks share a node, gallocy reaches rank 1's memory directly (node.h): gets and
+ * puts are copies and atomics CPU atomics, the tables above measure that, node_lat sets them
+ * beside MPI on an MPI_Win_allocate window (shared memory between the ranks of a node, what an
+ * MPI user on one node would take), and the *_transport tables the transport's path
+ * (GALLOCY_NODE_SHARED=0, gallocy re-initialised in the same process). */
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,10 +90,15 @@ static void sweep(int put, int bw, const char *suffix)
     }
 }
 
-static void atomics(void)
+static void atomics(const char *suffix)
 {
-    bench_table("atomic_lat", "atomics on a word homed on rank 1, from rank 0", "Operation",
-                "us", raw_label(RAW_ATOMIC), 0);
+    char name[32];
+    snprintf(name, sizeof name, "atomic_lat%s", suffix);
+    if (!bench_wanted(name))
+        return;
+    bench_table(name, *suffix ? "atomics on a word homed on rank 1, from rank 0, through the "
+                "transport (GALLOCY_NODE_SHARED=0)" : "atomics on a word homed on rank 1, "
+                "from rank 0", "Operation", "us", raw_label(RAW_ATOMIC), 0);
     long n = bench_iters(2000);
     double g[2][32], r[2][32];
     for (int k = 0; k < bench_reps; k++) {
@@ -157,6 +165,131 @@ static void heap_ops(void)
         bench_row(names[j], bench_median(g[j], bench_reps), bench_median(r[j], bench_reps));
 }
 
+/* 8 B get, put, fetch-add and compare-and-swap from rank 0 on rank 1's memory, with the ranks
+ * on one node, beside the same on an MPI_Win_allocate window (op, then MPI_Win_flush). */
+static void node_ops(void)
+{
+    char *shared;
+    MPI_Win win;
+    if (MPI_Win_allocate(4096, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &shared, &win)) {
+        fprintf(stderr, "bench_rma: rank %d: MPI_Win_allocate failed\n", bench_me);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    memset(shared, 0, 4096);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (bench_me == 0) {
+        bench_table("node_lat", "8 B from rank 0 on memory homed on rank 1, both on one node",
+                    "Operation", "us", "MPI on MPI_Win_allocate op+flush", 0);
+        long n = bench_iters(20000);
+        double g[4][32], r[3][32];
+        uint64_t v = 1, old = 0, cmp = 0;
+        for (int k = 0; k < bench_reps; k++) {
+            double t[8];
+            t[0] = bench_now();
+            for (long i = 0; i < n; i++)
+                gallocy_get(local, remote, 8);
+            t[1] = bench_now();
+            for (long i = 0; i < n; i++) {
+                MPI_Get(local, 8, MPI_BYTE, 1, 0, 8, MPI_BYTE, win);
+                MPI_Win_flush(1, win);
+            }
+            t[2] = bench_now();
+            for (long i = 0; i < n; i++)
+                gallocy_put(remote, local, 8);
+            t[3] = bench_now();
+            for (long i = 0; i < n; i++) {
+                MPI_Put(local, 8, MPI_BYTE, 1, 0, 8, MPI_BYTE, win);
+                MPI_Win_flush(1, win);
+            }
+            t[4] = bench_now();
+            for (long i = 0; i < n; i++)
+                gallocy_atomic_fetch_add(word, 1);
+            t[5] = bench_now();
+            for (long i = 0; i < n; i++) {
+                MPI_Fetch_and_op(&v, &old, MPI_UINT64_T, 1, 8, MPI_SUM, win);
+                MPI_Win_flush(1, win);
+            }
+            t[6] = bench_now();
+            for (long i = 0; i < n; i++)
+                cmp += gallocy_atomic_compare_swap(word + 1, (uint64_t)i, (uint64_t)i + 1);
+            t[7] = bench_now();
+            for (int j = 0; j < 3; j++) {
+                g[j][k] = (t[2 * j + 1] - t[2 * j]) / (double)n * 1e6;
+                r[j][k] = (t[2 * j + 2] - t[2 * j + 1]) / (double)n * 1e6;
+            }
+            g[3][k] = (t[7] - t[6]) / (double)n * 1e6;
+        }
+        static const char *const names[] = {"get", "put", "fetch_add"};
+        for (int j = 0; j < 3; j++)
+            bench_row(names[j], bench_median(g[j], bench_reps), bench_median(r[j], bench_reps));
+        bench_note("compare_swap: gallocy %.4f us; no MPI figure: MPI_Compare_and_swap on an "
+                   "MPI_Win_allocate window crashes Open MPI 4.1's default one-sided component",
+                   bench_median(g[3], bench_reps));
+        (void)cmp;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Win_unlock_all(win);
+    MPI_Win_free(&win);
+}
+
+/* GUPS (HPCC RandomAccess, the update made a fetch-add): both ranks add to random words of a
+ * table of GUPS_WORDS 64-bit words split between them, each update a blocking fetch-add;
+ * million updates per second, both ranks together.  Baseline: MPI_Fetch_and_op + flush on an
+ * MPI_Win_allocate window holding each rank's half.  The same random sequence for both. */
+enum { GUPS_LOG2 = 20, GUPS_WORDS = 1 << GUPS_LOG2 };
+
+static uint64_t gups_next(uint64_t x) /* HPCC's generator: x^1 + x^63 + x^2 + x over GF(2) */
+{
+    return x << 1 ^ ((int64_t)x < 0 ? 7 : 0);
+}
+
+static void gups(void)
+{
+    uint64_t *table = gallocy_coalloc(GUPS_WORDS * 8, GALLOCY_BLOCKED);
+    uint64_t *half;
+    MPI_Win win;
+    size_t half_words = GUPS_WORDS / (size_t)bench_nranks;
+    if (!table || MPI_Win_allocate((MPI_Aint)(half_words * 8), 8, MPI_INFO_NULL, MPI_COMM_WORLD,
+                                   &half, &win)) {
+        fprintf(stderr, "bench_rma: rank %d: no memory for the GUPS table\n", bench_me);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    memset(half, 0, half_words * 8);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
+    long n = bench_iters(100000);
+    double g[32], r[32];
+    uint64_t x = 1 + (uint64_t)bench_me, old;
+    for (int k = 0; k < bench_reps; k++) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = bench_now();
+        for (long i = 0; i < n; i++) {
+            x = gups_next(x);
+            gallocy_atomic_fetch_add(&table[x & (GUPS_WORDS - 1)], x);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t1 = bench_now();
+        for (long i = 0; i < n; i++) {
+            x = gups_next(x);
+            size_t w = x & (GUPS_WORDS - 1);
+            MPI_Fetch_and_op(&x, &old, MPI_UINT64_T, (int)(w / half_words),
+                             (MPI_Aint)(w % half_words), MPI_SUM, win);
+            MPI_Win_flush((int)(w / half_words), win);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t2 = bench_now();
+        g[k] = (double)n * bench_nranks / (t1 - t0) / 1e6;
+        r[k] = (double)n * bench_nranks / (t2 - t1) / 1e6;
+    }
+    bench_table("gups", "GUPS: random fetch-adds into a 2^20-word table split between the "
+                "ranks, all ranks at once", "Updates", "M/s", "MPI_Fetch_and_op+flush on "
+                "MPI_Win_allocate", 1);
+    bench_row("fetch_add", bench_median(g, bench_reps), bench_median(r, bench_reps));
+    MPI_Win_unlock_all(win);
+    MPI_Win_free(&win);
+    gallocy_cofree(table);
+}
+
 static void open_memory(void)
 {
     remote = gallocy_coalloc(MAX_SIZE, 1);
@@ -186,27 +319,35 @@ static void close_memory(void)
 int main(int argc, char **argv)
 {
     bench_start(&argc, &argv, "bench_rma",
-                "  tables: get_lat put_lat get_bw put_bw atomic_lat heap_lat, and when the ranks share a"
-                "\n  node get_lat_transport get_bw_transport\n");
+                "  tables: get_lat put_lat get_bw put_bw atomic_lat heap_lat gups, and when the ranks share a"
+                "\n  node node_lat get_lat_transport get_bw_transport put_lat_transport"
+                "\n  atomic_lat_transport\n");
     raw_open(MAX_SIZE);
     open_memory();
     if (bench_me == 0) {
         for (int bw = 0; bw < 2; bw++)
             for (int put = 0; put < 2; put++)
                 sweep(put, bw, ""); /* get_lat put_lat get_bw put_bw */
-        if (bench_wanted("atomic_lat"))
-            atomics();
+        atomics("");
         if (bench_wanted("heap_lat"))
             heap_ops();
     }
     MPI_Barrier(MPI_COMM_WORLD);
+    int node = bench_node_copies();
+    if (node && bench_wanted("node_lat"))
+        node_ops(); /* collective */
+    if (bench_wanted("gups"))
+        gups(); /* collective */
     close_memory();
-    if (bench_node_copies()) {
+    if (node) {
         bench_restart("GALLOCY_NODE_SHARED", "0", NULL, NULL);
         open_memory();
-        if (bench_me == 0)
+        if (bench_me == 0) {
             for (int bw = 0; bw < 2; bw++)
                 sweep(0, bw, "_transport");
+            sweep(1, 0, "_transport");
+            atomics("_transport");
+        }
         MPI_Barrier(MPI_COMM_WORLD);
         close_memory();
     }

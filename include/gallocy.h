@@ -146,8 +146,8 @@ void gallocy_unlock(gallocy_lock_t *l);
 /*
  * Explicit one-sided access to the home copy, bypassing this rank's cache (like shmem_get /
  * shmem_put).  n bytes; the range must lie in one allocated block.  gallocy_put is complete
- * (visible at the home) when it returns.  A get from a home on this node is a copy from its
- * memory (GALLOCY_NODE_SHARED).  Returns 0, or -EINVAL with nothing moved when the global side
+ * (visible at the home) when it returns.  A get or put with a home on this node is a copy
+ * from or into its memory (GALLOCY_NODE_SHARED).  Returns 0, or -EINVAL with nothing moved when the global side
  * is not global memory, or not inside one allocated block (it runs past the block's end, or
  * the block is freed); the first such refusal of a rank is also reported on stderr, naming
  * the range and the block.  The check costs one look-up of the block in its home's page table,
@@ -185,8 +185,10 @@ int gallocy_put(void *global_dst, const void *src, size_t n);
 #define GALLOCY_WRITE 2u
 int gallocy_prepare(void *p, size_t n, unsigned flags);
 
-/* Atomics on an 8-byte aligned word of allocated global memory, performed at its home.  They
- * return the previous value.  Do not mix with plain stores to the same word.  Any thread.  A
+/* Atomics on an 8-byte aligned word of allocated global memory, performed at its home (CPU
+ * atomics on its memory when the whole job shares one node's memory, else the transport's,
+ * for every rank alike: README, "Ranks on one node").  They return the previous value.  Do
+ * not mix with plain stores to the same word.  Any thread.  A
  * word that is not one (local memory, unaligned, a freed block as gallocy_get sees it) ends
  * the job with a message naming the call and the address: there is no error to return. */
 uint64_t gallocy_atomic_fetch_add(uint64_t *global, uint64_t v);

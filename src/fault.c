@@ -103,7 +103,7 @@ static size_t run_of(size_t page, size_t end, size_t n, uint8_t kind)
 /* Copies [off, off+len) of home's memory into this rank's memfd. */
 static void fetch(int home, size_t off, size_t len, enum fault_via via)
 {
-    const char *src = node_source(home, off);
+    const char *src = node_view(home, off);
     if (src) {
         memcpy(sp.alias + off, src, len);
         stats_add(pages_fetched_on_node, len / GPAGE);

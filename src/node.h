@@ -1,13 +1,14 @@
-/* node: the memory of the other ranks on this node, mapped read-only.
+/* node: the memory of the other ranks on this node, mapped.
  *
- * Ranks that share a node (MPI_COMM_TYPE_SHARED) map each other's memfds: the part each one
- * homes, its heap segment and the collective region.  A fault on a page homed on this node is
- * then served by a copy from the home's memory, in the faulting thread (a memcpy is safe in a
- * signal handler), instead of a hand-off to the service thread and a transfer; gallocy_get
- * reads such homes the same way.  Writes, releases and atomics keep going through the
- * transport, so every atomic on a word is made by one mechanism.  GALLOCY_NODE_SHARED=0 turns
- * it off; a peer whose memory cannot be mapped (no access to /proc/<pid>/fd) is reached
- * through the transport, after a note under GALLOCY_VERBOSE. */
+ * Ranks that share a node (MPI_COMM_TYPE_SHARED) map each other's memfds: the parts each one
+ * homes, its heap segment, the collective region and its metadata.  A fault on a page homed
+ * on this node is then served by a copy from the home's memory, in the faulting thread (a
+ * memcpy is safe in a signal handler), instead of a hand-off to the service thread and a
+ * transfer; and the transport's node layer (transport_node.c) carries every get and put to
+ * such a rank as a copy, and its atomics as CPU atomics when every rank of the job maps every
+ * other (node_cpu_atomics, agreed at init).  GALLOCY_NODE_SHARED=0 turns it off for a rank; a
+ * peer whose memory cannot be mapped (no access to /proc/<pid>/fd) is reached through the
+ * transport, after a note under GALLOCY_VERBOSE. */
 #ifndef GALLOCY_NODE_H
 #define GALLOCY_NODE_H
 #include <stddef.h>
@@ -19,25 +20,38 @@
 void node_init(void);
 void node_fini(void);
 
-/* Per rank: its heap segment and its collective region, mapped read-only, or NULL (this rank,
- * another node, or not mappable).  Indexed by rank; NULL when the node has no other rank. */
-extern const char **node_heap_view, **node_coalloc_view;
+/* Per rank: its heap segment, the collective region and its metadata in its memfd, mapped
+ * read-write, or NULL (this rank, another node, or not mappable: then all three).  Indexed by
+ * rank; NULL when no other rank of the node is mapped. */
+extern char **node_heap_view, **node_coalloc_view, **node_meta_view;
+/* This rank maps every other rank of the job. */
+extern int node_all_mapped;
+/* Every rank maps every other (the same on every rank): atomics are CPU atomics. */
+extern int node_cpu_atomics;
 
-/* Where the home copy of [off, off+len) can be read directly, or NULL (then: the transport):
+/* Where the home copy of [off, off+len) lies in this process, or NULL (then: the transport):
  * this rank's own alias for its own pages, a peer's view for a peer on this node.  home is
- * the home of every page of the range, and the range lies in one region. */
-static inline const char *node_source(int home, size_t off)
+ * the home of every byte of the range (for metadata: its owner), and the range lies in one
+ * part. */
+static inline char *node_view(int home, size_t off)
 {
     if (home == sp.rank)
         return sp.alias + off;
     if (!node_heap_view)
         return NULL;
+    char *v;
     if (off < sp.coalloc_off) {
-        const char *v = node_heap_view[home];
+        v = node_heap_view[home];
         return v ? v + (off - (size_t)home * sp.heap_size) : NULL;
     }
-    const char *v = node_coalloc_view[home];
-    return v ? v + (off - sp.coalloc_off) : NULL;
+    v = off < sp.meta_off ? node_coalloc_view[home] : node_meta_view[home];
+    return v ? v + (off - (off < sp.meta_off ? sp.coalloc_off : sp.meta_off)) : NULL;
+}
+
+/* Whether rank's memory is reached directly (this rank, or a mapped peer). */
+static inline int node_reaches(int rank)
+{
+    return rank == sp.rank || (node_heap_view && node_heap_view[rank]);
 }
 
 #endif

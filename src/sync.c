@@ -91,8 +91,10 @@ uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64
 }
 
 /* Explicit transfers: split the global side at changes of home, move each piece with the
- * transport (or memcpy for this rank's own pages).  A local buffer that is itself global
- * memory goes through a bounce buffer: the transport must not meet a page that would fault. */
+ * transport.  Memory this rank reaches directly (its own, a mapped peer's: node_reaches) is a
+ * copy, complete at once.  Anything else is a transfer, and a local buffer that is itself
+ * global memory goes through a bounce buffer: the backend must not meet a page that would
+ * fault. */
 enum { BOUNCE = 1 << 16, NO_HOME = -2 };
 
 static int transfer(void *local, const void *global, size_t n, int is_put, const char *call)
@@ -108,11 +110,11 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
         if (extent_require_slow(global, n, call, 0))
             return -EINVAL; /* before anything moves: nothing changed */
     }
-    int bounce = space_contains(local) || space_contains((char *)local + n - 1);
-    char *buf = bounce ? malloc(n < BOUNCE ? n : BOUNCE) : NULL;
-    if (bounce && !buf)
+    int local_global = space_contains(local) || space_contains((char *)local + n - 1);
+    char *buf = local_global ? malloc(n < BOUNCE ? n : BOUNCE) : NULL;
+    if (local_global && !buf)
         return -ENOMEM;
-    int rc = 0, flush_home = NO_HOME; /* the one other home touched, or TP_ALL_RANKS */
+    int rc = 0, flush_home = NO_HOME; /* the one other home transferred to, or TP_ALL_RANKS */
     while (done < n) {
         size_t end = off + n;
         int home = known >= 0 ? known : space_home_run(off + done, &end);
@@ -123,37 +125,31 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
         size_t chunk = end - (off + done);
         if (chunk > n - done)
             chunk = n - done;
+        int direct = node_reaches(home), bounce = local_global && !direct;
         if (bounce && chunk > BOUNCE)
             chunk = BOUNCE;
         char *mine = bounce ? buf : (char *)local + done;
         if (is_put && bounce)
             memcpy(buf, (char *)local + done, chunk);
-        /* Memory this rank can read (its own, a peer's on this node), or its own to write:
-         * a copy, complete at once; anything else goes through the transport. */
-        const char *near = is_put ? NULL : node_source(home, off + done);
-        int direct = near || home == sp.rank;
-        if (near)
-            memcpy(mine, near, chunk);
-        else if (direct)
-            memcpy(sp.alias + off + done, mine, chunk);
-        else if (is_put)
+        if (is_put)
             tp->put(home, off + done, mine, chunk);
         else
             tp->get(mine, home, off + done, chunk);
         if (is_put)
             cache_changed(off + done, chunk, home);
-        if (!direct)
+        if (!direct && !bounce)
             flush_home = flush_home == NO_HOME || flush_home == home ? home : TP_ALL_RANKS;
         if (bounce) { /* the bounce buffer is reused: complete each piece */
-            if (!direct)
-                tp->flush(home);
+            tp->flush(home);
             if (!is_put)
                 memcpy((char *)local + done, buf, chunk);
         }
         done += chunk;
     }
-    if (!bounce && flush_home != NO_HOME)
+    if (flush_home != NO_HOME)
         tp->flush(flush_home); /* one rank's flush is cheaper than flush_all with most MPIs */
+    /* The copies before what the caller does next (a flag it stores, say): free on x86. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     free(buf);
     return rc;
 }

@@ -67,6 +67,8 @@ int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
     } else {
         rc = tp_mpi_create(base, size, meta_off, &tp); /* core checked the name */
     }
+    if (rc == 0) /* ranks whose memory this rank maps: reached directly */
+        tp = tp_node_layer(tp);
     if (rc == 0 && rt_rank() == 0)
         log_verbose(1, "transport: %s", tp->name);
     return rc;

@@ -1,6 +1,7 @@
 /* transport: one-sided access to every rank's registered region, addressed as
  * (rank, byte offset in that rank's region).  One backend per file: transport_verbs.c
- * (libibverbs RC queue pairs) and transport_mpi.c (MPI-3 passive-target RMA).  get and put
+ * (libibverbs RC queue pairs) and transport_mpi.c (MPI-3 passive-target RMA), under the node
+ * layer (transport_node.c) for ranks whose memory this rank maps.  get and put
  * are non-blocking: buffers may be reused, and data is in place at the target or origin,
  * only after flush.  Atomics are blocking.  Every call may be
  * made from any thread except the fault handler.  Failures are fatal and named (log_fatal). */
@@ -86,6 +87,9 @@ void tp_verbs_close(void);
  * connections; a peer is connected when first addressed. */
 int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint64_t meta_off,
                     const struct tp_ops **out);
+/* The node layer (transport_node.c) over backend b, when this rank maps the memory of other
+ * ranks (node.h); else b itself. */
+const struct tp_ops *tp_node_layer(const struct tp_ops *b);
 /* Tests only: later operations to rank use a wrong remote key. */
 void tp_verbs_corrupt_rkey(int rank);
 

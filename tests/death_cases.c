@@ -152,6 +152,8 @@ int main(int argc, char **argv)
          * right. */
         int rank;
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        if (rank == 0) /* says which atomics the job took: the transport's, as rank 1 maps none */
+            setenv("GALLOCY_VERBOSE", "1", 1);
         if (rank == 1) {
             setenv("GALLOCY_PREFETCH", "1", 1);
             setenv("GALLOCY_PREFETCH_MAX", "1", 1);
@@ -187,6 +189,48 @@ int main(int argc, char **argv)
         int all;
         MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
         return ok_or_fail("settings-differ", all);
+    } else if (!strcmp(c, "node-atomics")) {
+        /* Every rank maps every other (one node, the default): puts, atomics and locks are
+         * copies and CPU atomics on the shared memory, and say so; the counts must hold. */
+        setenv("GALLOCY_VERBOSE", "1", 1);
+        start();
+        int n = gallocy_nranks(), ok = 1;
+        enum { ROUNDS = 20000 };
+        uint64_t *count = gallocy_coalloc(16, n - 1); /* [0] under the lock, [1] atomic */
+        uint64_t *slots = gallocy_coalloc((size_t)n * 8, GALLOCY_CYCLIC);
+        gallocy_lock_t *l = gallocy_coalloc(sizeof *l, 0);
+        uint64_t mine = 0xabc0000 + (uint64_t)me;
+        gallocy_put(&slots[(me + 1) % n], &mine, 8); /* into the next rank's slot */
+        gallocy_barrier(); /* then all at once: the adds race */
+        for (int i = 0; i < ROUNDS; i++)
+            gallocy_atomic_fetch_add(count + 1, 1);
+        for (int i = 0; i < ROUNDS / 100; i++) {
+            gallocy_lock(l);
+            ++*count;
+            gallocy_unlock(l);
+        }
+        gallocy_barrier();
+        for (int r = 0; r < n; r++) {
+            uint64_t v = 0;
+            gallocy_get(&v, &slots[(r + 1) % n], 8);
+            ok &= v == 0xabc0000 + (uint64_t)r;
+        }
+        ok &= gallocy_atomic_fetch_add(count + 1, 0) == (uint64_t)n * ROUNDS;
+        ok &= count[0] == (uint64_t)n * (ROUNDS / 100);
+        gallocy_barrier();
+        if (me == n - 1) /* a compare-and-swap that must take, then one that must not */
+            ok &= gallocy_atomic_compare_swap(count + 1, (uint64_t)n * ROUNDS, 7) ==
+                      (uint64_t)n * ROUNDS &&
+                  gallocy_atomic_compare_swap(count + 1, (uint64_t)n * ROUNDS, 9) == 7;
+        gallocy_barrier();
+        ok &= gallocy_atomic_fetch_add(count + 1, 0) == 7;
+        gallocy_barrier();
+        gallocy_cofree(l);
+        gallocy_cofree(slots);
+        gallocy_cofree(count);
+        int all;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        return ok_or_fail("node-atomics", all);
     } else if (!strcmp(c, "huge-heap")) {
         return init_refused("huge-heap", "GALLOCY_HEAP_SIZE", "64T", -ENOMEM);
     }

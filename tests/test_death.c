@@ -95,8 +95,14 @@ DIES(t_atomic_freed_remote, "atomic-freed-remote", 2, "rank 0: gallocy_atomic_co
      "is in no allocated block")
 DIES(t_lock_freed, "lock-freed", 2, "rank 0: gallocy_lock: 0x", "is in no allocated block")
 DIES(t_lock_freed4, "lock-freed", 4, "rank 0: gallocy_lock: 0x", "is in no allocated block")
-ANSWERS(t_settings_differ, "settings-differ", 2, "settings-differ-ok")
-ANSWERS(t_settings_differ4, "settings-differ", 4, "settings-differ-ok")
+ANSWERS(t_settings_differ, "settings-differ", 2, "settings-differ-ok",
+        "node: atomics and locks with the transport's atomics")
+ANSWERS(t_settings_differ4, "settings-differ", 4, "settings-differ-ok",
+        "node: atomics and locks with the transport's atomics")
+ANSWERS(t_node_atomics, "node-atomics", 2, "node-atomics-ok",
+        "node: atomics and locks with CPU atomics on the shared memory")
+ANSWERS(t_node_atomics4, "node-atomics", 4, "node-atomics-ok",
+        "node: atomics and locks with CPU atomics on the shared memory")
 ANSWERS(t_locks_legal, "locks-legal", 2, "locks-legal-ok")
 ANSWERS(t_locks_legal4, "locks-legal", 4, "locks-legal-ok")
 ANSWERS(t_calloc, "calloc-overflow", 2, "calloc-overflow-ok", "overflow size_t")
@@ -182,6 +188,9 @@ int main(void)
         {"the same, 4 ranks", t_lock_freed4},
         {"per-rank settings different on one rank: the job is right", t_settings_differ},
         {"the same, 4 ranks", t_settings_differ4},
+        {"one node: puts, atomics and locks through shared memory, counts right",
+         t_node_atomics},
+        {"the same, 4 ranks", t_node_atomics4},
         {"a lock given by another thread, and trylock of a held lock, work", t_locks_legal},
         {"the same, 4 ranks", t_locks_legal4},
         {"calloc overflow: NULL, ENOMEM, heap usable", t_calloc},

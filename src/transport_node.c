@@ -1,0 +1,97 @@
+/* transport_node: the layer over the backend for ranks whose memory this rank maps (node.h).
+ * A get or put to such a rank is a copy, complete at once, so its flush is only a fence; its
+ * atomics are CPU atomics when every rank of the job reaches every word that way
+ * (node_cpu_atomics), else the backend's, for every rank alike: one word never sees both
+ * kinds.  Everything else goes to the backend. */
+#include <string.h>
+
+#include "node.h"
+#include "transport.h"
+
+static const struct tp_ops *backend;
+
+static void layer_get(void *dst, int rank, uint64_t off, size_t len)
+{
+    const char *v = node_view(rank, off);
+    if (v)
+        memcpy(dst, v, len);
+    else
+        backend->get(dst, rank, off, len);
+}
+
+static void layer_put(int rank, uint64_t off, const void *src, size_t len)
+{
+    char *v = node_view(rank, off);
+    if (v)
+        memcpy(v, src, len);
+    else
+        backend->put(rank, off, src, len);
+}
+
+static void layer_flush(int rank)
+{
+    /* The copies are done; the fence orders them before what follows (a release's notice, an
+     * unlock), as the backend's flush does for its own operations. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (rank == TP_ALL_RANKS ? !node_all_mapped : !node_reaches(rank))
+        backend->flush(rank);
+}
+
+static uint64_t layer_fetch_add(int rank, uint64_t off, uint64_t v)
+{
+    if (node_cpu_atomics)
+        return __atomic_fetch_add((uint64_t *)node_view(rank, off), v, __ATOMIC_SEQ_CST);
+    return backend->fetch_add(rank, off, v);
+}
+
+static uint64_t layer_compare_swap(int rank, uint64_t off, uint64_t expected, uint64_t desired)
+{
+    if (node_cpu_atomics) {
+        __atomic_compare_exchange_n((uint64_t *)node_view(rank, off), &expected, desired, 0,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        return expected; /* the value found */
+    }
+    return backend->compare_swap(rank, off, expected, desired);
+}
+
+static int layer_progress(void)
+{
+    return backend->progress();
+}
+
+static int layer_expose(uint64_t off, size_t len, char *why, size_t whylen)
+{
+    return backend->expose ? backend->expose(off, len, why, whylen) : 0;
+}
+
+static int layer_pinned(uint64_t off, size_t len)
+{
+    return backend->pinned ? backend->pinned(off, len) : 0;
+}
+
+static void layer_fini(void)
+{
+    backend->fini();
+}
+
+static struct tp_ops layer = {
+    .get = layer_get,
+    .put = layer_put,
+    .flush = layer_flush,
+    .fetch_add = layer_fetch_add,
+    .compare_swap = layer_compare_swap,
+    .progress = layer_progress,
+    .expose = layer_expose,
+    .pinned = layer_pinned,
+    .fini = layer_fini,
+};
+
+const struct tp_ops *tp_node_layer(const struct tp_ops *b)
+{
+    if (!node_heap_view)
+        return b; /* nobody to reach directly: the backend alone */
+    backend = b;
+    layer.name = b->name;
+    layer.poll_while_spinning = b->poll_while_spinning;
+    return &layer;
+}
