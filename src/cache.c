@@ -10,6 +10,7 @@
 #include "diff.h"
 #include "log.h"
 #include "notice.h"
+#include "pagefilter.h"
 #include "numa.h"
 #include "prot.h"
 #include "space.h"
@@ -39,6 +40,7 @@ static struct dirty *dirty;
 static size_t ndirty, dirty_cap;
 static struct run *stale; /* changed by this rank's puts and atomics: dropped at acquire */
 static size_t nstale, stale_cap;
+static struct pagefilter stale_seen; /* pages in stale, mostly */
 static size_t tracked_lo = SIZE_MAX, tracked_hi; /* pages holding every tracked copy */
 static void *twin_free; /* free list of page-sized twins, linked through their first word */
 
@@ -116,6 +118,7 @@ void cache_fini(void)
     runs = stale = NULL;
     dirty = NULL;
     nruns = runs_cap = ndirty = dirty_cap = nstale = stale_cap = 0;
+    pagefilter_clear(&stale_seen);
     cache_tracked = 0;
     tracked_lo = SIZE_MAX;
     tracked_hi = 0;
@@ -521,6 +524,7 @@ void cache_invalidate(void)
     for (size_t i = 0; i < nstale; i++)
         drop_clean(stale[i].page, stale[i].n, 1);
     nstale = 0;
+    pagefilter_clear(&stale_seen);
 }
 
 /* --- home side --------------------------------------------------------------------------- */
@@ -571,7 +575,8 @@ void cache_changed(size_t off, size_t len, int home)
     futex_lock(&cache_lock);
     notice_record(page, n);
     if (home != sp.rank)
-        add_run(&stale, &nstale, &stale_cap, page, n);
+        if (n > 1 || !pagefilter_seen(&stale_seen, page))
+            add_run(&stale, &nstale, &stale_cap, page, n);
     futex_unlock(&cache_lock);
 }
 

@@ -91,6 +91,15 @@ int coalloc_extent(size_t off, size_t *start, size_t *end)
     return r != NULL;
 }
 
+size_t coalloc_stretch_pages(size_t off)
+{
+    const struct placement *r = rec_holding(off);
+    if (!r || r->place >= 0)
+        return 0;
+    size_t nr = (size_t)sp.nranks;
+    return r->place == GALLOCY_CYCLIC ? 1 : (r->n + nr - 1) / nr; /* as home_in */
+}
+
 /* The pages of an allocation this rank homes lie in [*first, *end) (empty when none). */
 static void homed_span(const struct placement *r, size_t *first, size_t *end)
 {

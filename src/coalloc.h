@@ -17,5 +17,9 @@ int coalloc_home_run(size_t off, size_t *run_end);
 /* The allocation holding the global offset off (in the region): 1 and its bounds [*start, *end)
  * as global offsets, or 0 when none does. */
 int coalloc_extent(size_t off, size_t *start, size_t *end);
+/* Pages per home's stretch in the live allocation holding off: 1 when cyclic, the share of
+ * each rank when blocked (stretch k, counted from the allocation's start, is homed by rank
+ * k mod nranks); 0 when one rank homes it all, or off is in none. */
+size_t coalloc_stretch_pages(size_t off);
 
 #endif

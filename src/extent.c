@@ -126,18 +126,23 @@ enum extent_verdict extent_check(size_t off, size_t n, size_t *start, size_t *en
     return v;
 }
 
-/* The memo of [start, end), the block holding [off, off+n), cut to the run of one home that
- * holds the range (a collective allocation may be spread over several); none when the range
- * itself is on two homes. */
+/* The memo of [start, end), the block holding [off, off+n): a collective allocation spread
+ * over the ranks whole, with its layout; else cut to the run of one home that holds the range
+ * (none when the range itself is on two homes). */
 static void remember(size_t off, size_t n, size_t start, size_t end, unsigned epoch)
 {
+    size_t stretch = off >= sp.coalloc_off ? coalloc_stretch_pages(off) : 0;
+    if (stretch && (end - start) / GPAGE < ((size_t)1 << 32)) { /* spread: home from layout */
+        extent_memo = (struct extent_memo){start, end, epoch, -1, stretch};
+        return;
+    }
     size_t run_end, start_run_end;
     int home = space_home_run(off, &run_end);
     if (home < 0 || n > run_end - off)
         return;
     if (space_home_run(start, &start_run_end) != home || start_run_end != run_end)
         start = off; /* the block begins in another run: keep from here */
-    extent_memo = (struct extent_memo){start, end < run_end ? end : run_end, epoch, home};
+    extent_memo = (struct extent_memo){start, end < run_end ? end : run_end, epoch, home, 0};
 }
 
 int extent_require_slow(const void *p, size_t n, const char *call, int fatal)

@@ -35,15 +35,17 @@ enum extent_verdict {
 /* The verdict, and the block's bounds as global offsets when there is one. */
 enum extent_verdict extent_check(size_t off, size_t n, size_t *start, size_t *end);
 
-/* The last block a check of this thread passed, cut to the run of one home it was found
- * in, when no free can end it without changing the epoch: another home's (what this rank
- * knows of it changes only at an acquire) or a collective allocation (gallocy_cofree changes
- * the epoch).  So a loop over one block costs a compare after the first call, and the home
- * comes with it. */
+/* The last block a check of this thread passed, when no free can end it without changing the
+ * epoch: another home's (what this rank knows of it changes only at an acquire) or a
+ * collective allocation (gallocy_cofree changes the epoch).  So a loop over one block costs
+ * a compare after the first call, and the home comes with it: the block's (cut to the run of
+ * one home it was found in), or for a collective allocation spread over the ranks, from its
+ * layout (stretches of stretch_pages pages, dealt round the ranks). */
 struct extent_memo {
     size_t start, end; /* global offsets */
     unsigned epoch;
-    int home;
+    int home;             /* -1: from the layout */
+    size_t stretch_pages; /* when home is -1 */
 };
 extern __thread struct extent_memo extent_memo __attribute__((tls_model("initial-exec")));
 extern unsigned extent_epoch;
@@ -53,11 +55,17 @@ extern unsigned extent_epoch;
 static inline int extent_memo_home(size_t off, size_t n)
 {
     const struct extent_memo *m = &extent_memo;
-    if (__builtin_expect(off - m->start < m->end - m->start && n <= m->end - off &&
-                             m->epoch == __atomic_load_n(&extent_epoch, __ATOMIC_RELAXED),
-                         1))
+    if (__builtin_expect(!(off - m->start < m->end - m->start && n <= m->end - off &&
+                           m->epoch == __atomic_load_n(&extent_epoch, __ATOMIC_RELAXED)),
+                         0))
+        return -1;
+    if (m->home >= 0)
         return m->home;
-    return -1;
+    /* 32-bit divisions (a page index below 2^32: 16 TiB), a third of a 64-bit one's cost */
+    uint32_t stretch = (uint32_t)((off - m->start) / GPAGE) / (uint32_t)m->stretch_pages;
+    if (n > m->start + ((size_t)stretch + 1) * m->stretch_pages * GPAGE - off)
+        return -1; /* on two homes */
+    return (int)(stretch % (uint32_t)sp.nranks);
 }
 
 /* For the public calls: 0 when [p, p+n) of the global range (n >= 1) lies in one allocated

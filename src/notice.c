@@ -40,6 +40,7 @@
 #include "log.h"
 #include "meta.h"
 #include "options.h"
+#include "pagefilter.h"
 #include "runtime.h"
 #include "space.h"
 #include "stats.h"
@@ -62,6 +63,7 @@ static uint64_t *count_word;    /* this rank's published count, in registered me
 static uint64_t *notice_ring;   /* this rank's ring, in registered memory */
 static uint64_t *pending;       /* runs recorded since the last publish */
 static size_t npending, pending_cap;
+static struct pagefilter pending_seen; /* pages in pending, mostly */
 static struct queued *queued;   /* announcements since the last barrier */
 static size_t nqueued, queued_cap;
 static uint64_t *pushed[2];     /* runs pushed at the last barrier of each parity */
@@ -137,6 +139,7 @@ void notice_fini(void)
     pending = NULL;
     queued = NULL;
     npending = pending_cap = nqueued = queued_cap = 0;
+    pagefilter_clear(&pending_seen);
     seen = counts = read_buf = NULL;
     publishers = NULL;
 }
@@ -162,7 +165,8 @@ static void add_run(uint64_t **arr, size_t *len, size_t *cap, size_t page, size_
 void notice_record(size_t page, size_t n)
 {
     if (sp.nranks > 1)
-        add_run(&pending, &npending, &pending_cap, page, n);
+        if (n > 1 || !pagefilter_seen(&pending_seen, page))
+            add_run(&pending, &npending, &pending_cap, page, n);
 }
 
 void notice_publish(void)
@@ -178,6 +182,7 @@ void notice_publish(void)
     }
     stats_add(write_notices, npending);
     npending = 0;
+    pagefilter_clear(&pending_seen);
 }
 
 /* Queues a run for home, extending the last one when it follows it. */

@@ -23,7 +23,7 @@ rc=$?
 verdict "bench: bench/run finishes (status $rc)" $rc
 csv="$out/results.csv"
 for t in get_lat put_lat get_bw put_bw atomic_lat heap_lat node_lat get_lat_transport \
-         get_bw_transport put_lat_transport atomic_lat_transport \
+         get_bw_transport put_lat_transport atomic_lat_transport gups \
          read_fault seq_read write_fault memset_bw prepare fault_ways random_access \
          mpi_own mpi_remote mpi_cold \
          barrier barrier_cached lock busy_target pairs threadtest threadtest_scaling larson \
@@ -56,6 +56,16 @@ if [ "${GALLOCY_TRANSPORT:-}" = verbs ]; then
         "$out/scale.log"
     verdict "bench: under verbs, bench/scale reports registered memory and peers connected" $?
     grep '^# [0-9]* ranks: registered' "$out/scale.log"
+fi
+# OpenSHMEM beside gallocy where Open MPI's oshcc and oshrun are installed (not checked in the
+# VM, whose OpenSHMEM is not set up for its device).
+if command -v oshcc >/dev/null && command -v oshrun >/dev/null &&
+        [ "${GALLOCY_TRANSPORT:-}" != verbs ]; then
+    rows=$(awk -F, '$1 == "vs_shmem" && NF == 7 && $4 + 0 > 0 && $6 + 0 > 0' "$csv" | wc -l)
+    [ "$rows" -eq 5 ]
+    verdict "bench: vs_shmem has gallocy beside OpenSHMEM for get, put, fetch_add, compare_swap, gups ($rows rows)" $?
+else
+    echo "(OpenSHMEM not checked: no oshcc/oshrun here, or the VM's run)"
 fi
 # The baseline is the transport's own.
 want="MPI_Get+flush"
