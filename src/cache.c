@@ -574,9 +574,8 @@ void cache_changed(size_t off, size_t len, int home)
     size_t page = off / GPAGE, n = (off + len - 1) / GPAGE - page + 1;
     futex_lock(&cache_lock);
     notice_record(page, n);
-    if (home != sp.rank)
-        if (n > 1 || !pagefilter_seen(&stale_seen, page))
-            add_run(&stale, &nstale, &stale_cap, page, n);
+    if (home != sp.rank && pagefilter_new(&stale_seen, page, n))
+        add_run(&stale, &nstale, &stale_cap, page, n);
     futex_unlock(&cache_lock);
 }
 

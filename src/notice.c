@@ -164,9 +164,8 @@ static void add_run(uint64_t **arr, size_t *len, size_t *cap, size_t page, size_
 
 void notice_record(size_t page, size_t n)
 {
-    if (sp.nranks > 1)
-        if (n > 1 || !pagefilter_seen(&pending_seen, page))
-            add_run(&pending, &npending, &pending_cap, page, n);
+    if (sp.nranks > 1 && pagefilter_new(&pending_seen, page, n))
+        add_run(&pending, &npending, &pending_cap, page, n);
 }
 
 void notice_publish(void)
