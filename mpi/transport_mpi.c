@@ -25,12 +25,12 @@
  * at most one slow tick, once. */
 #include <errno.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "gallocy.h"
 #include "log.h"
+#include "node.h"
 #include "options.h"
 #include "runtime.h"
 #include "runtime_mpi.h"
@@ -54,8 +54,7 @@ static double quiet_since_us;
 static int sleep_us;
 static double slow_wait_us; /* a wait longer than this wakes the target */
 static int idle_ceiling_us; /* the longest idle sleep */
-static unsigned char *off_node; /* per rank: 1 when it is on another node */
-static int any_off_node;
+static int any_off_node; /* some rank is on another node (node_same) */
 
 static double now_us(void)
 {
@@ -93,7 +92,7 @@ static void wake(int rank)
  * flush. */
 static void complete(int rank, size_t len, double t0, int atomic)
 {
-    if (atomic || off_node[rank])
+    if (atomic || !node_same[rank])
         __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
     check(PMPI_Win_flush(rank, win), "MPI_Win_flush", rank, len);
     if (now_us() - t0 > slow_wait_us)
@@ -190,8 +189,6 @@ static int mpi_progress(void)
 
 static void mpi_fini(void)
 {
-    free(off_node);
-    off_node = NULL;
     if (win == MPI_WIN_NULL)
         return;
     PMPI_Win_unlock_all(win);
@@ -229,17 +226,9 @@ int tp_mpi_create(void *base, size_t size, uint64_t meta_off, const struct tp_op
      * other rank waits for this one's progress, so the idle service thread may sleep long. */
     if (rt_size() == 1)
         return 0;
-    int nranks = rt_size(), leader;
-    rt_node_ranks(&leader);
-    int *leaders = malloc((size_t)nranks * sizeof *leaders);
-    off_node = calloc((size_t)nranks, 1);
-    if (!leaders || !off_node) /* ends the job: the other ranks wait in the allgather */
-        log_fatal("gallocy_init", "out of memory for %d ranks' nodes", nranks);
-    rt_allgather(&leader, leaders, sizeof leader);
     any_off_node = 0;
-    for (int r = 0; r < nranks; r++)
-        any_off_node |= off_node[r] = leaders[r] != leader;
-    free(leaders);
+    for (int r = 0; r < rt_size(); r++)
+        any_off_node |= !node_same[r];
     MPI_Info info;
     PMPI_Info_create(&info);
     PMPI_Info_set(info, "same_disp_unit", "true");

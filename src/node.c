@@ -16,6 +16,7 @@
 
 char **node_heap_view, **node_coalloc_view, **node_meta_view;
 int node_all_mapped, node_cpu_atomics;
+unsigned char *node_same;
 
 /* What a rank tells the others so that they can open its memfd. */
 struct node_card {
@@ -39,6 +40,8 @@ static void unmap_part(char *v, size_t len)
     if (v)
         munmap(v, len);
 }
+
+static void unmap_all(void);
 
 static void unmap_rank(int r)
 {
@@ -78,7 +81,7 @@ static int map_peers(const struct node_card *cards, int peers)
     node_coalloc_view = calloc((size_t)n, sizeof *node_coalloc_view);
     node_meta_view = calloc((size_t)n, sizeof *node_meta_view);
     if (!node_heap_view || !node_coalloc_view || !node_meta_view) {
-        node_fini();
+        unmap_all();
         return 0;
     }
     int mapped = 0;
@@ -94,7 +97,7 @@ static int map_peers(const struct node_card *cards, int peers)
     log_verbose(1, "node: reaches the memory of %d of the %d other ranks on this node directly",
                 mapped, peers);
     if (!mapped)
-        node_fini();
+        unmap_all();
     return mapped == n - 1;
 }
 
@@ -108,9 +111,14 @@ void node_init(void)
     if (!cards) /* ends the job: the other ranks wait in the allgather */
         log_fatal("gallocy_init", "out of memory for %d ranks' node cards", n);
     rt_allgather(&mine, cards, sizeof mine);
+    node_same = malloc((size_t)n);
+    if (!node_same)
+        log_fatal("gallocy_init", "out of memory for %d ranks' nodes", n);
     int peers = 0;
-    for (int r = 0; r < n; r++)
-        peers += r != sp.rank && cards[r].leader == mine.leader;
+    for (int r = 0; r < n; r++) {
+        node_same[r] = cards[r].leader == mine.leader;
+        peers += r != sp.rank && node_same[r];
+    }
     if (opt.node_shared && peers)
         node_all_mapped = map_peers(cards, peers);
     else if (peers && sp.rank == 0)
@@ -126,7 +134,8 @@ void node_init(void)
                     "the transport's atomics");
 }
 
-void node_fini(void)
+/* The views alone, when none can be used; node_same stays until node_fini. */
+static void unmap_all(void)
 {
     if (node_heap_view && node_coalloc_view && node_meta_view)
         for (int r = 0; r < sp.nranks; r++)
@@ -136,4 +145,11 @@ void node_fini(void)
     free(node_meta_view);
     node_heap_view = node_coalloc_view = node_meta_view = NULL;
     node_all_mapped = node_cpu_atomics = 0;
+}
+
+void node_fini(void)
+{
+    unmap_all();
+    free(node_same);
+    node_same = NULL;
 }

@@ -24,6 +24,8 @@ void node_fini(void);
  * read-write, or NULL (this rank, another node, or not mappable: then all three).  Indexed by
  * rank; NULL when no other rank of the node is mapped. */
 extern char **node_heap_view, **node_coalloc_view, **node_meta_view;
+/* Per rank: 1 when it is on this rank's node (MPI_COMM_TYPE_SHARED), mapped or not. */
+extern unsigned char *node_same;
 /* This rank maps every other rank of the job. */
 extern int node_all_mapped;
 /* Every rank maps every other (the same on every rank): atomics are CPU atomics. */

@@ -58,7 +58,7 @@ int sync_word_home(const void *p, size_t len, const char *call, uint64_t *off)
     }
     if (!space_contains(p) || ((uintptr_t)p & 7))
         log_fatal(call, "%p is not an 8-byte aligned word of allocated global memory", p);
-    extent_require(p, len, call, 1); /* a freed block, or one too short */
+    extent_require_slow(p, len, call, 1); /* a freed block, or one too short */
     size_t end;
     int home = space_home_run(space_off(p), &end);
     if (home < 0 || space_off(p) + len > end)
@@ -110,9 +110,11 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
         if (extent_require_slow(global, n, call, 0))
             return -EINVAL; /* before anything moves: nothing changed */
     }
+    /* A global local buffer needs the bounce buffer, unless the one home is reached directly */
     int local_global = space_contains(local) || space_contains((char *)local + n - 1);
-    char *buf = local_global ? malloc(n < BOUNCE ? n : BOUNCE) : NULL;
-    if (local_global && !buf)
+    int need_buf = local_global && !(known >= 0 && node_reaches(known));
+    char *buf = need_buf ? malloc(n < BOUNCE ? n : BOUNCE) : NULL;
+    if (need_buf && !buf)
         return -ENOMEM;
     int rc = 0, flush_home = NO_HOME; /* the one other home transferred to, or TP_ALL_RANKS */
     while (done < n) {

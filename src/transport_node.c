@@ -65,39 +65,19 @@ static int layer_progress(void)
     return node_cpu_atomics && us < QUIET_IDLE_US ? QUIET_IDLE_US : us;
 }
 
-static int layer_expose(uint64_t off, size_t len, char *why, size_t whylen)
-{
-    return backend->expose ? backend->expose(off, len, why, whylen) : 0;
-}
-
-static int layer_pinned(uint64_t off, size_t len)
-{
-    return backend->pinned ? backend->pinned(off, len) : 0;
-}
-
-static void layer_fini(void)
-{
-    backend->fini();
-}
-
-static struct tp_ops layer = {
-    .get = layer_get,
-    .put = layer_put,
-    .flush = layer_flush,
-    .fetch_add = layer_fetch_add,
-    .compare_swap = layer_compare_swap,
-    .progress = layer_progress,
-    .expose = layer_expose,
-    .pinned = layer_pinned,
-    .fini = layer_fini,
-};
+static struct tp_ops layer;
 
 const struct tp_ops *tp_node_layer(const struct tp_ops *b)
 {
     if (!node_heap_view)
         return b; /* nobody to reach directly: the backend alone */
     backend = b;
-    layer.name = b->name;
-    layer.poll_while_spinning = b->poll_while_spinning;
+    layer = *b; /* name, expose, pinned, fini: the backend's own */
+    layer.get = layer_get;
+    layer.put = layer_put;
+    layer.flush = layer_flush;
+    layer.fetch_add = layer_fetch_add;
+    layer.compare_swap = layer_compare_swap;
+    layer.progress = layer_progress;
     return &layer;
 }
