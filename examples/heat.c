@@ -7,33 +7,20 @@
  * writes stay in memory it homes) of the new grid from the old one, reading the neighbours'
  * edge rows like any other memory (gallocy fetches them), then all meet at gallocy_barrier.
  * Rank 0 then reads the whole result in place, repeats the computation alone in private
- * memory and compares: the answers must be identical, the arithmetic being the same.  The
- * lines between the "kernel" markers (timing and checking left out) are what the
- * distribution costs in code; heat_mpi.c is the same program written with MPI messages. */
+ * memory and compares: the answers must be identical, the arithmetic being the same
+ * (heat_kernel.h).  The lines between the "kernel" markers (timing and checking left out)
+ * are what the distribution costs in code; heat_mpi.c is the same program written with MPI
+ * messages. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RUSAGE_THREAD */
 #endif
 #include <gallocy.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
-static void init_grid(double *g, int n)
-{
-    memset(g, 0, (size_t)n * n * sizeof *g);
-    for (int j = 0; j < n; j++)
-        g[j] = 100.0; /* the top edge is held hot; the others cold */
-}
-
-static void sweep(const double *old, double *cur, int n, int row0, int row1)
-{
-    for (int i = row0 < 1 ? 1 : row0; i < row1 && i < n - 1; i++)
-        for (int j = 1; j < n - 1; j++)
-            cur[i * n + j] = 0.25 * (old[(i - 1) * n + j] + old[(i + 1) * n + j] +
-                                     old[i * n + j - 1] + old[i * n + j + 1]);
-}
+#include "heat_kernel.h"
 
 int main(int argc, char **argv)
 {
@@ -89,17 +76,7 @@ int main(int argc, char **argv)
 
     int status = 0;
     if (me == 0) {
-        double *x = malloc(bytes), *y = malloc(bytes);
-        init_grid(x, n);
-        init_grid(y, n);
-        for (int s = 0; s < steps; s++)
-            sweep(s % 2 ? y : x, s % 2 ? x : y, n, 0, n);
-        const double *want = steps % 2 ? y : x;
-        double err = 0, total = 0;
-        for (size_t k = 0; k < (size_t)n * n; k++) {
-            err = fmax(err, fabs(result[k] - want[k]));
-            total += result[k];
-        }
+        double total, err = heat_error(result, n, steps, &total);
         printf("heat: %d x %d grid, %d steps, %d ranks\n", n, n, steps, nr);
         printf("heat: max error against a one-process run: %g\n", err);
         printf("heat: total heat %.6f, time per step %.3f ms\n", total, per_step * 1e3);
@@ -114,8 +91,6 @@ int main(int argc, char **argv)
                "%.1f involuntary\n", (double)(u1.ru_nvcsw - u0.ru_nvcsw) / steps,
                (double)(u1.ru_nivcsw - u0.ru_nivcsw) / steps);
         status = err == 0 ? 0 : 1;
-        free(x);
-        free(y);
     }
     MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
     gallocy_cofree(b);

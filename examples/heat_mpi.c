@@ -5,30 +5,15 @@
  * Each rank keeps its block of rows in private memory with a ghost row above and below,
  * swaps edge rows with its neighbours (MPI_Sendrecv) before every step, and at the end the
  * blocks are gathered on rank 0, which repeats the computation alone and compares.  The
- * arithmetic is heat.c's, so the answers are identical.  The lines between the "kernel"
- * markers (timing and checking left out) are what the distribution costs in code; heat.c
- * has the same markers. */
-#include <math.h>
+ * arithmetic is heat.c's (heat_kernel.h), so the answers are identical.  The lines between
+ * the "kernel" markers (timing and checking left out) are what the distribution costs in
+ * code; heat.c has the same markers. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void init_grid(double *g, int n)
-{
-    memset(g, 0, (size_t)n * n * sizeof *g);
-    for (int j = 0; j < n; j++)
-        g[j] = 100.0; /* the top edge is held hot; the others cold */
-}
-
-/* Rows [row0, row1) of cur from old, both indexed by global row (as in heat.c). */
-static void sweep(const double *old, double *cur, int n, int row0, int row1)
-{
-    for (int i = row0 < 1 ? 1 : row0; i < row1 && i < n - 1; i++)
-        for (int j = 1; j < n - 1; j++)
-            cur[i * n + j] = 0.25 * (old[(i - 1) * n + j] + old[(i + 1) * n + j] +
-                                     old[i * n + j - 1] + old[i * n + j + 1]);
-}
+#include "heat_kernel.h"
 
 int main(int argc, char **argv)
 {
@@ -87,23 +72,11 @@ int main(int argc, char **argv)
 
     int status = 0;
     if (me == 0) {
-        double *x = malloc((size_t)n * row), *y = malloc((size_t)n * row);
-        init_grid(x, n);
-        init_grid(y, n);
-        for (int s = 0; s < steps; s++)
-            sweep(s % 2 ? y : x, s % 2 ? x : y, n, 0, n);
-        const double *want = steps % 2 ? y : x;
-        double err = 0, total = 0;
-        for (size_t k = 0; k < (size_t)n * n; k++) {
-            err = fmax(err, fabs(result[k] - want[k]));
-            total += result[k];
-        }
+        double total, err = heat_error(result, n, steps, &total);
         printf("heat_mpi: %d x %d grid, %d steps, %d ranks\n", n, n, steps, nr);
         printf("heat_mpi: max error against a one-process run: %g\n", err);
         printf("heat_mpi: total heat %.6f, time per step %.3f ms\n", total, per_step * 1e3);
         status = err == 0 ? 0 : 1;
-        free(x);
-        free(y);
         free(result);
     }
     MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
