@@ -46,6 +46,36 @@ static void *twin_free; /* free list of page-sized twins, linked through their f
 
 enum { TWIN_CHUNK_PAGES = 64 };
 
+/* Single pages cache_changed recorded, for a check without cache_lock: a loop of atomics on
+ * scattered words (GUPS) would otherwise take the lock for each only to find its page
+ * recorded already (a third of a node-path fetch-add's time).  A slot holds the page, whether
+ * its home is this rank (the stale list was skipped) and the generation it was recorded in;
+ * the generation moves, under cache_lock, before either list is emptied (changed_lists_emptying).
+ * So a slot matching the current generation means the page is still in both lists and any
+ * write-back that empties them starts after this check, hence after the change it guards:
+ * the notice goes out with it.  Slots are written under cache_lock, read with relaxed
+ * atomics (a stale read only sends the caller to the lock); at a wrap of the generation's
+ * bits every slot is cleared, word by word, so no slot of an earlier lap can match. */
+enum { CHANGED_SLOTS = 4096, CHANGED_GEN_BITS = 24 };
+static uint64_t changed_slot[CHANGED_SLOTS];
+static uint64_t changed_gen;
+
+static uint64_t changed_key(size_t page, int mine, uint64_t gen)
+{
+    return ((uint64_t)page + 1) << (CHANGED_GEN_BITS + 1) | (uint64_t)mine << CHANGED_GEN_BITS |
+           (gen & ((1u << CHANGED_GEN_BITS) - 1));
+}
+
+/* Before the pending notices or the stale list are emptied; under cache_lock. */
+static void changed_lists_emptying(void)
+{
+    uint64_t gen = changed_gen + 1;
+    __atomic_store_n(&changed_gen, gen, __ATOMIC_SEQ_CST);
+    if ((gen & ((1u << CHANGED_GEN_BITS) - 1)) == 0)
+        for (size_t i = 0; i < CHANGED_SLOTS; i++)
+            __atomic_store_n(&changed_slot[i], 0, __ATOMIC_RELAXED);
+}
+
 static size_t npages_all(void)
 {
     return sp.range / GPAGE;
@@ -119,6 +149,8 @@ void cache_fini(void)
     dirty = NULL;
     nruns = runs_cap = ndirty = dirty_cap = nstale = stale_cap = 0;
     pagefilter_clear(&stale_seen);
+    memset(changed_slot, 0, sizeof changed_slot); /* no thread left to read them */
+    changed_gen = 0;
     cache_tracked = 0;
     tracked_lo = SIZE_MAX;
     tracked_hi = 0;
@@ -282,13 +314,25 @@ void cache_touch_shared(size_t page, size_t n, int write)
 {
     int writable = write || (cache_state[page] & PS_KIND) == PS_HOME_DIRTY;
     for (size_t i = page; write && i < page + n; i++)
-        if ((cache_state[i] & PS_KIND) == PS_SHARED) {
-            add_dirty(i, NULL, PS_HOME_DIRTY);
-            stats_inc(home_write_faults);
-        }
+        if ((cache_state[i] & PS_KIND) == PS_SHARED)
+            add_dirty(i, NULL, PS_HOME_DIRTY | (cache_state[i] & PS_HISTORY));
     if (prot_way != PROT_WAY_MPROTECT && page * GPAGE >= sp.coalloc_off)
         space_populate(page * GPAGE, n * GPAGE);
     protect(writable ? MAP_RW : MAP_RO, page, n);
+}
+
+void cache_write_shared(size_t page, size_t n)
+{
+    /* The page that faulted is being written: a fresh history */
+    cache_state[page] = (uint8_t)(cache_state[page] & ~PS_HISTORY) | PS_WRITTEN;
+    for (size_t i = page; i < page + n; i++) {
+        unsigned char *t = twin_alloc();
+        memcpy(t, sp.alias + i * GPAGE, GPAGE);
+        add_dirty(i, t, PS_HOME_DIRTY | (cache_state[i] & PS_HISTORY));
+    }
+    if (prot_way != PROT_WAY_MPROTECT && page * GPAGE >= sp.coalloc_off)
+        space_populate(page * GPAGE, n * GPAGE);
+    protect(MAP_RW, page, n);
 }
 
 void cache_enforce(size_t page)
@@ -368,6 +412,7 @@ static int diff_page(struct dirty *d, struct put_ctx *c)
 
 void cache_write_back(void)
 {
+    changed_lists_emptying(); /* the pending notices, below */
     if (ndirty == 0) {
         notice_publish(); /* what puts and atomics recorded */
         return;
@@ -404,8 +449,21 @@ void cache_write_back(void)
     size_t pages = 0;
     struct put_ctx c = {.run_home = -1};
     for (size_t i = 0; i < ndirty; i++) {
-        if (!dirty[i].twin) { /* own page, written in place */
-            notice_record(dirty[i].page, 1);
+        uint8_t *st = &cache_state[dirty[i].page];
+        if ((*st & PS_KIND) == PS_HOME_DIRTY) { /* own page, written in place */
+            /* One made writable by a fault (twinned) is noticed only if it changed: a store
+             * of the value already there tells no reader anything.  One taken ahead may not
+             * have been written at all (a store of an unchanged value looks the same), so
+             * its history lets the next epoch's first write take it ahead again until it is
+             * found unchanged three epochs running (the page that faulted starts again at
+             * zero: cache_write_shared). */
+            const unsigned char *t = dirty[i].twin;
+            int changed = !t || memcmp(t, sp.alias + dirty[i].page * GPAGE, GPAGE) != 0;
+            if (changed)
+                notice_record(dirty[i].page, 1);
+            uint8_t idle = (uint8_t)((*st & PS_IDLE) + PS_IDLE_ONE);
+            *st = (uint8_t)(*st & ~PS_HISTORY) |
+                  (changed ? PS_WRITTEN : idle == PS_IDLE ? 0 : PS_WRITTEN | idle);
             continue;
         }
         int changed = diff_page(&dirty[i], &c);
@@ -420,6 +478,16 @@ void cache_write_back(void)
     for (size_t i = 0; i < ndirty; i++) {
         struct dirty d = dirty[i];
         uint8_t *st = &cache_state[d.page];
+        if ((*st & PS_KIND) == PS_HOME_DIRTY) { /* own: written in place, nothing was sent */
+            if (d.twin)
+                twin_release(d.twin);
+            d.twin = NULL;
+            if (pins[d.page])
+                dirty[kept++] = d; /* stays writable, noticed at every release */
+            else /* write-protected again, or absent (then mapped again when touched) */
+                *st = PS_SHARED | (*st & PS_HISTORY);
+            continue;
+        }
         if (pins[d.page]) { /* stays dirty (writable), against what was just sent */
             if (d.twin) {
                 twin_release(d.twin);
@@ -431,12 +499,10 @@ void cache_write_back(void)
             if (d.twin)
                 twin_release(d.twin);
             cache_tracked -= (*st & PS_TRACKED) != 0;
-            *st = d.twin ? PS_INVALID : PS_SHARED;
-        } else if (d.twin) {
+            *st = PS_INVALID;
+        } else { /* a copy: clean again */
             twin_release(d.twin);
             *st = PS_READ | (*st & (PS_TRACKED | PS_STALE));
-        } else {
-            *st = PS_SHARED;
         }
     }
     ndirty = kept;
@@ -508,7 +574,7 @@ size_t cache_drop_tracked(void)
 
 void cache_invalidate(void)
 {
-    cache_write_back();
+    cache_write_back(); /* also moves changed_gen: before the stale list is emptied below */
     qsort(runs, nruns, sizeof *runs, by_page);
     for (size_t i = 0; i < nruns;) {
         size_t start = runs[i].page, end = runs[i].page + runs[i].n, j = i + 1;
@@ -572,10 +638,18 @@ void cache_changed(size_t off, size_t len, int home)
     if (len == 0)
         return;
     size_t page = off / GPAGE, n = (off + len - 1) / GPAGE - page + 1;
+    int mine = home == sp.rank;
+    uint64_t *slot = &changed_slot[page % CHANGED_SLOTS];
+    /* The change is done (an atomic or a completed copy): the generation is read after it. */
+    if (n == 1 && __atomic_load_n(slot, __ATOMIC_RELAXED) ==
+                      changed_key(page, mine, __atomic_load_n(&changed_gen, __ATOMIC_SEQ_CST)))
+        return;
     futex_lock(&cache_lock);
     notice_record(page, n);
-    if (home != sp.rank && pagefilter_new(&stale_seen, page, n))
+    if (!mine && pagefilter_new(&stale_seen, page, n))
         add_run(&stale, &nstale, &stale_cap, page, n);
+    if (n == 1)
+        __atomic_store_n(slot, changed_key(page, mine, changed_gen), __ATOMIC_RELAXED);
     futex_unlock(&cache_lock);
 }
 

@@ -32,6 +32,12 @@ enum {
     PS_KIND = 7,       /* mask of the above */
     PS_TRACKED = 8,    /* flag on PS_READ and PS_DIRTY */
     PS_STALE = 16,     /* flag on a pinned copy: an acquire dropped it meanwhile */
+    /* On an own shared page, its write history (write-ahead, cache_write_shared): written
+     * in a recent epoch, and for how many epochs since it was taken ahead but found unchanged */
+    PS_WRITTEN = 32,
+    PS_IDLE_ONE = 64,
+    PS_IDLE = 192,
+    PS_HISTORY = PS_WRITTEN | PS_IDLE,
 };
 
 extern uint8_t *cache_state; /* one byte per page of the range */
@@ -56,6 +62,11 @@ void cache_map_own(size_t page, size_t n);
 /* Own pages [page, page+n), all shared or all home-dirty, are accessed: readable, or
  * (write) writable until the next release. */
 void cache_touch_shared(size_t page, size_t n, int write);
+/* A write to own shared page `page` faulted: it and the shared pages after it up to page+n
+ * (write-ahead: they are likely to be written next) become writable until the next release.
+ * Each is twinned, so a release notices only the ones that changed; one found unchanged
+ * three epochs running loses PS_WRITTEN (it is no longer taken ahead). */
+void cache_write_shared(size_t page, size_t n);
 /* The page's protection is made what its state says (a fault on a page whose state says it
  * is accessible: another thread served it first, or the kernel dropped its entry). */
 void cache_enforce(size_t page);
@@ -74,7 +85,9 @@ size_t cache_drop_tracked(void);
 size_t cache_share_home(size_t page, size_t n);
 /* This rank changed [off, off+len) of global memory at its home without its cache (explicit
  * put, atomic): tell the others at the next release; drop its own copy at the next acquire.
- * Takes cache_lock. */
+ * The change must be complete and visible to other threads first (a locked atomic, a flushed
+ * transfer, a seq_cst fence after a copy): a page recorded in this release's generation is not
+ * recorded again, without cache_lock. */
 void cache_changed(size_t off, size_t len, int home);
 /* Forget pages [page, page+n) without writing anything back (their memory is being freed). */
 void cache_forget(size_t page, size_t n);

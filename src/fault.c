@@ -65,13 +65,15 @@ static void chain(const struct sigaction *previous, int sig, siginfo_t *si, void
  * alone and is made writable at once (fetched where absent, each page twinned).  A code that
  * streams through an array takes a few large runs, one that jumps around small ones: a
  * memset of a remote array faults every 64 pages, not every page.  A page made writable but
- * not written costs its twin and a compare at the release, and sends nothing.
- * GALLOCY_PREFETCH=1 turns both off.  cache_lock guards the streams. */
+ * not written costs its twin and a compare at the release, and sends nothing.  Writes to
+ * own pages that other ranks cache (write-protected so that their changes become notices)
+ * stream the same way (home_write_run).  GALLOCY_PREFETCH=1 turns all three off.  cache_lock
+ * guards the streams. */
 struct stream {
     size_t end; /* page after the last run, SIZE_MAX for none */
     int run;    /* pages the last run asked for (it may have stopped short), 0 for none */
 };
-static struct stream reads, writes;
+static struct stream reads, writes, home_writes;
 
 /* Pages the fault at page takes: first when it starts a stream, else twice the last run. */
 static int stream_run(const struct stream *s, size_t page, int first)
@@ -137,6 +139,20 @@ static size_t own_run(size_t page, size_t stretch_end)
                   PS_INVALID);
 }
 
+/* A write to an own shared page: it, and the shared pages after it that the write stream
+ * reaches or that were written in their last epoch (a sweep writes the same rows each time:
+ * from the second, one fault takes them all), up to GALLOCY_PREFETCH_MAX pages. */
+static size_t home_write_run(size_t page, size_t stretch_end)
+{
+    size_t run = (size_t)stream_run(&home_writes, page, 1), n = 1;
+    size_t most = opt.prefetch > 1 && opt.prefetch_max > 1 ? (size_t)opt.prefetch_max : 1;
+    while (n < most && page + n < stretch_end &&
+           (cache_state[page + n] & PS_KIND) == PS_SHARED &&
+           (n < run || (cache_state[page + n] & PS_WRITTEN)))
+        n++;
+    return n;
+}
+
 static int resolve_own(size_t page, size_t stretch_end, int write)
 {
     switch (cache_state[page] & PS_KIND) {
@@ -144,6 +160,15 @@ static int resolve_own(size_t page, size_t stretch_end, int write)
         cache_map_own(page, own_run(page, stretch_end));
         return 0;
     case PS_SHARED:
+        if (write != 0) {
+            stats_inc(home_write_faults);
+            size_t n = home_write_run(page, stretch_end);
+            cache_write_shared(page, n);
+            stream_took(&home_writes, page, n, stream_run(&home_writes, page, 1));
+            return 0;
+        }
+        cache_touch_shared(page, 1, 0);
+        return 0;
     case PS_HOME_DIRTY:
         cache_touch_shared(page, 1, write != 0);
         return 0;
@@ -299,7 +324,8 @@ static int install(int sig, struct sigaction *previous, int *installed)
 
 int fault_install(void)
 {
-    reads = writes = (struct stream){SIZE_MAX, 0}; /* a new job's first fault starts none */
+    /* a new job's first fault starts none */
+    reads = writes = home_writes = (struct stream){SIZE_MAX, 0};
     /* SIGSEGV in every way: the mprotect way's faults, and everywhere the accesses that are
      * errors (memory no allocation holds), which get a message and go on to the program's
      * handler. */

@@ -137,8 +137,6 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
             tp->put(home, off + done, mine, chunk);
         else
             tp->get(mine, home, off + done, chunk);
-        if (is_put)
-            cache_changed(off + done, chunk, home);
         if (!direct && !bounce)
             flush_home = flush_home == NO_HOME || flush_home == home ? home : TP_ALL_RANKS;
         if (bounce) { /* the bounce buffer is reused: complete each piece */
@@ -150,9 +148,24 @@ static int transfer(void *local, const void *global, size_t n, int is_put, const
     }
     if (flush_home != NO_HOME)
         tp->flush(flush_home); /* one rank's flush is cheaper than flush_all with most MPIs */
-    /* The copies before what the caller does next (a flag it stores, say): free on x86. */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
     free(buf);
+    if (!is_put) {
+        /* The copies before what the caller does next (a flag it stores, say): free on x86 */
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        return rc;
+    }
+    /* What was put is recorded once it is complete and visible (the fence: a direct copy's
+     * stores before cache_changed's load of its generation), so a release that publishes it
+     * cannot come before it. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (size_t at = 0; at < done;) {
+        size_t end = off + done;
+        int home = known >= 0 ? known : space_home_run(off + at, &end);
+        if (end > off + done)
+            end = off + done;
+        cache_changed(off + at, end - (off + at), home);
+        at = end - off;
+    }
     return rc;
 }
 

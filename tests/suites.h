@@ -28,6 +28,12 @@ void register_syscall_tests(void);
 /* From test_gallocy.c: installs the handler the signal tests need to find chained. */
 void signals_install_before_init(void);
 
+/* A GALLOCY_* setting as the library reads it (an integer), or otherwise when unset. */
+long env_long(const char *name, long otherwise);
+/* Faults that touching pages [0, npages) in the order given takes, by the read- and
+ * write-ahead rules (writes: 1 for write faults, which start a run at the faulting page). */
+long expected_faults(const int *order, int ntouched, int npages, int writes);
+
 /* Broadcast a pointer from root to every rank. */
 static inline void *bcast_ptr(void *p, int root)
 {
