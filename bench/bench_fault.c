@@ -352,11 +352,55 @@ static void measure_prepare(double *whole, double *single, double *whole_write)
     }
 }
 
+/* What a job leaves to tear down: each rank homes half of a coalloc array and caches the other
+ * half (it read every page), then gallocy_finalize, the slowest rank's time.  Baseline: the
+ * same bytes of touched private memory per rank (malloc, memset), then free.  The process's
+ * exit after either, and the next job's start, are measured outside (bench/README.md). */
+static void teardown(void)
+{
+    size_t half = (size_t)bench_iters(256) << 20, all = 2 * half;
+    double g[32], b[32];
+    for (int k = 0; k < bench_reps; k++) {
+        char *m = malloc(all);
+        if (!m) {
+            fprintf(stderr, "bench_fault: rank %d: out of memory\n", bench_me);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        memset(m, 1, all);
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = bench_now();
+        free(m);
+        double t = bench_now() - t0;
+        MPI_Allreduce(&t, &b[k], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        char *p = gallocy_coalloc(all, GALLOCY_BLOCKED);
+        if (!p) {
+            fprintf(stderr, "bench_fault: rank %d: gallocy_coalloc of %zu bytes failed\n",
+                    bench_me, all);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        size_t mine = (size_t)gallocy_rank() * (all / (size_t)gallocy_nranks());
+        memset(p + mine, 1, all / (size_t)gallocy_nranks());
+        gallocy_barrier();
+        volatile char sink = 0;
+        for (size_t off = 0; off < all; off += PAGE)
+            sink += p[off];
+        (void)sink;
+        gallocy_barrier();
+        g[k] = bench_time_finalize(); /* frees p */
+    }
+    char param[32];
+    snprintf(param, sizeof param, "%zu MiB", all >> 20);
+    bench_table("teardown", "gallocy_finalize after each rank homed its share of a coalloc "
+                "array and cached the rest (the slowest rank)", "Memory", "ms",
+                "free of the same bytes of touched private memory", 0);
+    bench_row(param, bench_median(g, bench_reps) * 1e3, bench_median(b, bench_reps) * 1e3);
+}
+
 int main(int argc, char **argv)
 {
     bench_start(&argc, &argv, "bench_fault",
                 "  tables: read_fault seq_read write_fault memset_bw prepare fault_ways "
-                "random_access\n");
+                "random_access teardown\n");
     pages = (size_t)bench_iters(4096);
     bytes = pages * PAGE;
     local = malloc(bytes);
@@ -423,6 +467,8 @@ int main(int argc, char **argv)
         bench_note("GALLOCY_FAULTS=%s; a prepare fetches each run of pages of one home with one "
                    "transfer and one protection change", default_way);
     }
+    if (bench_wanted("teardown"))
+        teardown(); /* collective; last: it finalizes and initialises again */
     raw_close();
     free(local);
     bench_stop();

@@ -146,6 +146,17 @@ void bench_restart(const char *var, const char *value, const char *var2, const c
     init_or_die();
 }
 
+double bench_time_finalize(void)
+{
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = bench_now();
+    gallocy_finalize();
+    double t = bench_now() - t0, slowest;
+    MPI_Allreduce(&t, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    init_or_die();
+    return slowest;
+}
+
 int bench_try_setting(const char *var, const char *value)
 {
     const char *was = getenv(var);

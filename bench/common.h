@@ -51,6 +51,10 @@ double bench_row(const char *param, double gallocy, double baseline);
 /* The same with a byte size as the parameter (printed as a number: plots use it). */
 double bench_row_size(size_t size, double gallocy, double baseline);
 
+/* Times gallocy_finalize (seconds, the slowest rank's), then initialises gallocy again with
+ * the same settings.  Collective. */
+double bench_time_finalize(void);
+
 /* A comment line under the open table (text mode only; CSV rows carry the figures). */
 void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
