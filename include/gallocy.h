@@ -209,6 +209,8 @@ typedef struct {
     uint64_t stale_drops;      /* of those, dropped because a write notice named them */
     uint64_t write_notices;    /* runs of changed pages this rank published at releases */
     uint64_t pages_shared;     /* own pages write-protected because other ranks cache them */
+    uint64_t pages_unshared;   /* of those, unprotected again: changed at every release, and
+                                  only refetched, never kept, by their readers */
     uint64_t home_write_faults; /* faults on own shared pages (their writes become notices) */
     uint64_t protection_changes; /* mprotect calls */
     uint64_t acquires, releases, barriers, locks;

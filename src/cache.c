@@ -42,6 +42,13 @@ static struct run *stale; /* changed by this rank's puts and atomics: dropped at
 static size_t nstale, stale_cap;
 static struct pagefilter stale_seen; /* pages in stale, mostly */
 static size_t tracked_lo = SIZE_MAX, tracked_hi; /* pages holding every tracked copy */
+/* Per own shared page: releases that noticed a change since a reader last announced it.  At
+ * UNSHARE_AFTER the readers only refetch it after each notice, never keep it, so protecting
+ * it costs its home a fault, a twin and a compare every epoch for nothing: the home stops
+ * (notice.c, "Sharing ends"), and an announcement protects it again. */
+static uint8_t *share_age;
+uint64_t cache_unshares;
+enum { UNSHARE_AFTER = 3 };
 static void *twin_free; /* free list of page-sized twins, linked through their first word */
 
 enum { TWIN_CHUNK_PAGES = 64 };
@@ -118,12 +125,16 @@ int cache_init(void)
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     pins = mmap(NULL, npages * sizeof *pins, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (cache_state == MAP_FAILED || pins == MAP_FAILED) {
+    share_age = mmap(NULL, npages, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (cache_state == MAP_FAILED || pins == MAP_FAILED || share_age == MAP_FAILED) {
         if (cache_state != MAP_FAILED)
             munmap(cache_state, npages);
         if (pins != MAP_FAILED)
             munmap(pins, npages * sizeof *pins);
-        cache_state = NULL;
+        if (share_age != MAP_FAILED)
+            munmap(share_age, npages);
+        cache_state = share_age = NULL;
         pins = NULL;
         return -ENOMEM;
     }
@@ -140,6 +151,9 @@ void cache_fini(void)
         munmap(cache_state, npages_all());
     if (pins)
         munmap(pins, npages_all() * sizeof *pins);
+    if (share_age)
+        munmap(share_age, npages_all());
+    share_age = NULL;
     vec_free(runs, runs_cap, sizeof *runs);
     vec_free(dirty, dirty_cap, sizeof *dirty);
     vec_free(stale, stale_cap, sizeof *stale);
@@ -410,6 +424,19 @@ static int diff_page(struct dirty *d, struct put_ctx *c)
     return diff_runs(d->twin, (const unsigned char *)c->src, GPAGE, put_run, c) > 0;
 }
 
+/* Collects the pages a write back unshares into runs (in page order), each made writable
+ * with one protection change; page SIZE_MAX ends the last. */
+static void unshared_run(struct run *r, size_t page)
+{
+    if (r->n && page == r->page + r->n) {
+        r->n++;
+        return;
+    }
+    if (r->n)
+        protect(MAKE_RW, r->page, r->n);
+    *r = (struct run){page, page == SIZE_MAX ? 0 : 1};
+}
+
 void cache_write_back(void)
 {
     changed_lists_emptying(); /* the pending notices, below */
@@ -448,6 +475,7 @@ void cache_write_back(void)
     }
     size_t pages = 0;
     struct put_ctx c = {.run_home = -1};
+    struct run unshared = {0, 0};
     for (size_t i = 0; i < ndirty; i++) {
         uint8_t *st = &cache_state[dirty[i].page];
         if ((*st & PS_KIND) == PS_HOME_DIRTY) { /* own page, written in place */
@@ -458,9 +486,14 @@ void cache_write_back(void)
              * found unchanged three epochs running (the page that faulted starts again at
              * zero: cache_write_shared). */
             const unsigned char *t = dirty[i].twin;
-            int changed = !t || memcmp(t, sp.alias + dirty[i].page * GPAGE, GPAGE) != 0;
-            if (changed)
-                notice_record(dirty[i].page, 1);
+            size_t pg = dirty[i].page;
+            int changed = !t || memcmp(t, sp.alias + pg * GPAGE, GPAGE) != 0;
+            if (changed && !pins[pg] && !absent && share_age[pg] + 1 >= UNSHARE_AFTER)
+                notice_record_unshare(pg, 1); /* and made plain below */
+            else if (changed)
+                notice_record(pg, 1);
+            if (changed && share_age[pg] < UNSHARE_AFTER)
+                share_age[pg]++;
             uint8_t idle = (uint8_t)((*st & PS_IDLE) + PS_IDLE_ONE);
             *st = (uint8_t)(*st & ~PS_HISTORY) |
                   (changed ? PS_WRITTEN : idle == PS_IDLE ? 0 : PS_WRITTEN | idle);
@@ -482,10 +515,17 @@ void cache_write_back(void)
             if (d.twin)
                 twin_release(d.twin);
             d.twin = NULL;
-            if (pins[d.page])
+            if (pins[d.page]) {
                 dirty[kept++] = d; /* stays writable, noticed at every release */
-            else /* write-protected again, or absent (then mapped again when touched) */
+            } else if (!absent && share_age[d.page] >= UNSHARE_AFTER) {
+                *st = PS_OWN; /* unshared: plain memory again, writable */
+                share_age[d.page] = 0;
+                unshared_run(&unshared, d.page);
+                stats_inc(pages_unshared);
+                __atomic_store_n(&cache_unshares, cache_unshares + 1, __ATOMIC_RELEASE);
+            } else { /* write-protected again, or absent (then mapped again when touched) */
                 *st = PS_SHARED | (*st & PS_HISTORY);
+            }
             continue;
         }
         if (pins[d.page]) { /* stays dirty (writable), against what was just sent */
@@ -505,6 +545,7 @@ void cache_write_back(void)
             *st = PS_READ | (*st & (PS_TRACKED | PS_STALE));
         }
     }
+    unshared_run(&unshared, SIZE_MAX); /* the last run */
     ndirty = kept;
     notice_publish();
     stats_add(pages_written_back, pages);
@@ -609,6 +650,7 @@ size_t cache_share_home(size_t page, size_t n)
             i = stop > i ? stop : i + 1;
             continue;
         }
+        memset(share_age + i, 0, stop - i); /* a reader keeps it again */
         while (i < stop) {
             uint8_t k = cache_state[i] & PS_KIND;
             if (k == PS_INVALID) { /* not mapped yet: its first touch maps it shared */

@@ -43,6 +43,9 @@ enum {
 extern uint8_t *cache_state; /* one byte per page of the range */
 extern futex_mutex_t cache_lock;
 extern size_t cache_tracked; /* tracked copies held */
+/* Own shared pages made plain memory again so far (cache_lock; read without it): a fault on
+ * such a page that waited for the lock meanwhile was for its protection, now gone. */
+extern uint64_t cache_unshares;
 
 int cache_init(void);
 void cache_fini(void);

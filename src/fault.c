@@ -281,8 +281,11 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
         return;
     }
     size_t page = space_off(addr) / GPAGE;
+    uint64_t unshares = __atomic_load_n(&cache_unshares, __ATOMIC_ACQUIRE);
     futex_lock(&cache_lock);
     int rc = fault_resolve(page, fault_is_write(uctx), FAULT_VIA_SERVICE_THREAD);
+    if (rc < 0 && cache_unshares != unshares)
+        rc = 0; /* a release unshared pages while this waited: retry the access */
     futex_unlock(&cache_lock);
     if (rc < 0) {
         fault_report(addr, page);

@@ -21,13 +21,26 @@
  * was known to be shared at its home when the copy was fetched: pushed at barrier e, it is
  * protected there before the home enters e + 1, so after e + 1 the fetcher knows
  * ("confirmed").  Every other copy is untracked and dropped at every acquire, which is always
- * safe.  Sharing is for the rest of the job (or until gallocy_cofree): nothing tells a home
- * when copies go away.
+ * safe.
+ *
+ * Sharing ends when it no longer pays.  A reader announces a page again when it fetches it
+ * after a notice named it (KNOWN_REREAD): so a page its home has changed in UNSHARE_AFTER
+ * releases (cache.c) with no new announcement is cached by no reader any more, and the home
+ * stops protecting it and publishes its notice flagged RUN_UNSHARE.  A reader
+ * that applies it drops its copy, as for any notice, and forgets the confirmation: a later
+ * fetch announces the page again.  The flagged notice is published in the same release that
+ * stops the protection, and an announcement the home reads after that release protects the
+ * page again; a reader confirms what it pushed at barrier e only at e + 1, before it applies
+ * the notices of the releases that ended e + 1, so a confirmation is always revoked by an
+ * unshare that follows it (one applied earlier, at a lock, revokes the announcement itself).
+ * Hence a reader with confirmed pages reads notices even when it
+ * holds no tracked copy (nconfirmed), and a reader that missed notices (a ring overflow)
+ * forgets every confirmation.
  *
  * Overflow is safe both ways: runs that do not fit a home's ring are not announced (the copy
  * stays untracked and the page is announced on a later fetch); a reader that finds more new
  * notices than the ring holds, or a ring overwritten while it read, drops every tracked copy.
- * Runs are packed in a u64: first page << RUN_BITS | (pages - 1).
+ * Runs are packed in a u64: first page << RUN_BITS | (pages - 1), and the RUN_UNSHARE bit.
  */
 #include "notice.h"
 
@@ -49,8 +62,12 @@
 
 enum { RUN_BITS = 20 };
 #define RUN_MAX ((size_t)1 << RUN_BITS)
+#define RUN_UNSHARE ((uint64_t)1 << 63) /* a notice whose home stopped protecting its pages */
 
-enum { KNOWN_NONE = 0, KNOWN_ANNOUNCED = 1, KNOWN_CONFIRMED = 2 };
+/* A page's state at a reader: not announced; announced, not yet confirmed; confirmed (its
+ * home protects it); confirmed, but a notice named it since it was last fetched, so the next
+ * fetch announces it again, which tells the home that a reader still keeps it. */
+enum { KNOWN_NONE = 0, KNOWN_ANNOUNCED = 1, KNOWN_CONFIRMED = 2, KNOWN_REREAD = 3 };
 
 /* An announcement waiting for the next barrier. */
 struct queued {
@@ -59,6 +76,7 @@ struct queued {
 };
 
 static uint8_t *known;          /* per page of the range: KNOWN_* */
+static size_t nconfirmed;       /* pages KNOWN_CONFIRMED or KNOWN_REREAD */
 static uint64_t *count_word;    /* this rank's published count, in registered memory */
 static uint64_t *notice_ring;   /* this rank's ring, in registered memory */
 static uint64_t *pending;       /* runs recorded since the last publish */
@@ -82,7 +100,7 @@ static inline uint64_t run_pack(size_t page, size_t n)
 }
 static inline size_t run_page(uint64_t r)
 {
-    return (size_t)(r >> RUN_BITS);
+    return (size_t)((r & ~RUN_UNSHARE) >> RUN_BITS);
 }
 static inline size_t run_len(uint64_t r)
 {
@@ -114,6 +132,7 @@ int notice_init(void)
         notice_fini();
         return -ENOMEM;
     }
+    nconfirmed = 0;
     count_word = (uint64_t *)(sp.alias + sp.meta_off + META_NOTICE_COUNT);
     notice_ring = (uint64_t *)(sp.alias + notice_ring_off());
     epoch = published_at_barrier = 0;
@@ -144,18 +163,21 @@ void notice_fini(void)
     publishers = NULL;
 }
 
-/* Appends a run to the array, extending the last run when this one follows it. */
-static void add_run(uint64_t **arr, size_t *len, size_t *cap, size_t page, size_t n)
+/* Appends a run (flags: 0 or RUN_UNSHARE) to the array, extending the last run when this one
+ * follows it with the same flags. */
+static void add_run(uint64_t **arr, size_t *len, size_t *cap, size_t page, size_t n,
+                    uint64_t flags)
 {
     while (n) {
         size_t k = n < RUN_MAX ? n : RUN_MAX;
         uint64_t *last = *len ? &(*arr)[*len - 1] : NULL;
-        if (last && run_page(*last) + run_len(*last) == page && run_len(*last) + k <= RUN_MAX) {
-            *last = run_pack(run_page(*last), run_len(*last) + k);
+        if (last && (*last & RUN_UNSHARE) == flags && run_page(*last) + run_len(*last) == page &&
+            run_len(*last) + k <= RUN_MAX) {
+            *last = run_pack(run_page(*last), run_len(*last) + k) | flags;
         } else {
             if (*len == *cap)
                 *arr = vec_grow(*arr, cap, sizeof **arr, "write notices");
-            (*arr)[(*len)++] = run_pack(page, k);
+            (*arr)[(*len)++] = run_pack(page, k) | flags;
         }
         page += k;
         n -= k;
@@ -165,7 +187,14 @@ static void add_run(uint64_t **arr, size_t *len, size_t *cap, size_t page, size_
 void notice_record(size_t page, size_t n)
 {
     if (sp.nranks > 1 && pagefilter_new(&pending_seen, page, n))
-        add_run(&pending, &npending, &pending_cap, page, n);
+        add_run(&pending, &npending, &pending_cap, page, n, 0);
+}
+
+void notice_record_unshare(size_t page, size_t n)
+{
+    /* Not filtered: the page may be in the list already, unflagged (both are applied). */
+    if (sp.nranks > 1)
+        add_run(&pending, &npending, &pending_cap, page, n, RUN_UNSHARE);
 }
 
 void notice_publish(void)
@@ -198,18 +227,24 @@ static void queue_announcement(int home, size_t page, size_t n)
     queued[nqueued++] = (struct queued){home, run_pack(page, n)};
 }
 
+static int to_announce(uint8_t k)
+{
+    return k == KNOWN_NONE || k == KNOWN_REREAD;
+}
+
 void notice_announce(int home, size_t page, size_t n)
 {
     for (size_t i = 0; i < n;) {
-        if (known[page + i] != KNOWN_NONE) {
+        if (!to_announce(known[page + i])) {
             i++;
             continue;
         }
         size_t j = i + 1;
-        while (j < n && known[page + j] == KNOWN_NONE && j - i < RUN_MAX)
+        while (j < n && to_announce(known[page + j]) && j - i < RUN_MAX)
             j++;
         queue_announcement(home, page + i, j - i);
-        memset(known + page + i, KNOWN_ANNOUNCED, j - i);
+        for (size_t p = page + i; p < page + j; p++) /* a reread page stays confirmed */
+            known[p] = known[p] == KNOWN_REREAD ? KNOWN_CONFIRMED : KNOWN_ANNOUNCED;
         i = j;
     }
 }
@@ -219,12 +254,42 @@ int notice_page_tracked(size_t page)
     return known[page] == KNOWN_CONFIRMED;
 }
 
+/* A notice named pages [page, page+n): the confirmed ones are announced again when next
+ * fetched. */
+static void mark_reread(size_t page, size_t n)
+{
+    for (size_t p = page; p < page + n; p++)
+        if (known[p] == KNOWN_CONFIRMED)
+            known[p] = KNOWN_REREAD;
+}
+
 /* The pages of run r still ANNOUNCED become state. */
 static void mark_run(uint64_t r, uint8_t state)
 {
     for (size_t p = run_page(r), e = p + run_len(r); p < e; p++)
-        if (known[p] == KNOWN_ANNOUNCED)
+        if (known[p] == KNOWN_ANNOUNCED) {
             known[p] = state;
+            nconfirmed += state == KNOWN_CONFIRMED;
+        }
+}
+
+/* Pages [page, page+n) no longer protected at their home: confirmations revoked, and
+ * announcements not yet confirmed too (the home may have read one before it stopped
+ * protecting the page; an unneeded revocation only leaves a copy untracked). */
+static void unconfirm(size_t page, size_t n)
+{
+    for (size_t p = page; p < page + n; p++) {
+        nconfirmed -= known[p] >= KNOWN_CONFIRMED;
+        known[p] = KNOWN_NONE;
+    }
+}
+
+/* After missed notices: any home may have stopped protecting any page. */
+static void unconfirm_all(void)
+{
+    if (nconfirmed)
+        memset(known, KNOWN_NONE, sp.range / GPAGE);
+    nconfirmed = 0;
 }
 
 static void mark_runs(const uint64_t *runs, size_t n, uint8_t state)
@@ -235,6 +300,7 @@ static void mark_runs(const uint64_t *runs, size_t n, uint8_t state)
 
 void notice_forget(size_t page, size_t n)
 {
+    unconfirm(page, n);
     memset(known + page, KNOWN_NONE, n);
     /* Runs not yet confirmed may name pages that a new allocation reuses before they would
      * be: never confirm them; their pages are announced again when next fetched. */
@@ -288,8 +354,13 @@ static int apply_batch(int nb, size_t used)
     for (int i = 0; i < nb; i++)
         if (batch[i].now - batch[i].from >= META_NOTICE_SLOTS)
             return 1;
-    for (size_t i = 0; i < used; i++)
+    for (size_t i = 0; i < used; i++) {
+        if (read_buf[i] & RUN_UNSHARE)
+            unconfirm(run_page(read_buf[i]), run_len(read_buf[i]));
+        else
+            mark_reread(run_page(read_buf[i]), run_len(read_buf[i]));
         stats_add(stale_drops, cache_drop(run_page(read_buf[i]), run_len(read_buf[i])));
+    }
     return 0;
 }
 
@@ -312,7 +383,7 @@ static void apply_notices(const unsigned long *want)
             continue;
         uint64_t from = seen[r], to = counts[r];
         seen[r] = to;
-        if (drop_all || cache_tracked == 0) /* nothing left the notices could name */
+        if (drop_all || (cache_tracked == 0 && nconfirmed == 0)) /* nothing to name */
             continue;
         if (to - from > META_NOTICE_SLOTS) {
             drop_all = 1;
@@ -330,13 +401,15 @@ static void apply_notices(const unsigned long *want)
     }
     if (!drop_all)
         drop_all = apply_batch(nb, used);
-    if (drop_all)
+    if (drop_all) {
         stats_add(stale_drops, cache_drop_tracked());
+        unconfirm_all();
+    }
 }
 
 void notice_acquire(void)
 {
-    if (cache_tracked == 0 || sp.nranks == 1)
+    if ((cache_tracked == 0 && nconfirmed == 0) || sp.nranks == 1)
         return; /* the counts can wait: whatever is fetched from now on is fresh */
     apply_notices(NULL);
 }

@@ -11,6 +11,9 @@ void notice_fini(void);
 
 /* Pages [page, page+n) were changed at their home by this rank: named in the next publish. */
 void notice_record(size_t page, size_t n);
+/* Own pages [page, page+n), changed, are no longer write-protected for their readers: named
+ * in the next publish as a notice that also revokes the readers' confirmations. */
+void notice_record_unshare(size_t page, size_t n);
 /* Release: makes the recorded notices readable by every rank. */
 void notice_publish(void);
 
@@ -24,7 +27,7 @@ int notice_page_tracked(size_t page);
 void notice_forget(size_t page, size_t n);
 
 /* Acquire outside a barrier: reads the other ranks' notice counts (only when this rank
- * keeps tracked copies) and drops the copies their new notices name. */
+ * keeps tracked copies or confirmed pages) and drops the copies their new notices name. */
 void notice_acquire(void);
 /* Collective, without cache_lock held: the whole of gallocy_barrier after its release.
  * Announcements go to their homes, then one reduction (log N steps) is the barrier and

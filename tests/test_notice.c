@@ -141,6 +141,56 @@ static void test_home_rewrites_take_one_fault(void)
     gallocy_cofree(p);
 }
 
+/* Sharing ends: a home that changes its shared pages at every release while no reader reads
+ * them again stops protecting them (no more faults, twins or notices for them), and readers
+ * that come back see every change; pages the readers keep reading stay shared. */
+static void test_sharing_ends(void)
+{
+    CM_SKIP_UNLESS(nranks >= 2, "needs 2 ranks");
+    enum { EPOCHS = 6, UNSHARED_BY = 3 }; /* cache.c's UNSHARE_AFTER */
+    char *p = shared_array(NP, 0);
+    make_tracked(p, NP, 0);
+    gallocy_stats_t a, b, c;
+    gallocy_stats(&a);
+    int v = 0;
+    for (int e = 0; e < EPOCHS; e++) { /* the home writes, nobody reads */
+        if (e == UNSHARED_BY)
+            gallocy_stats(&b);
+        v++;
+        if (me == 0)
+            for (int i = 0; i < NP; i++)
+                p[i * PG + 1] = (char)(i + v);
+        gallocy_barrier();
+    }
+    gallocy_stats(&c);
+    if (me == 0) {
+        CU_ASSERT_EQUAL(c.pages_unshared - a.pages_unshared, NP);
+        CU_ASSERT_EQUAL(c.home_write_faults - b.home_write_faults, 0); /* plain memory again */
+    }
+    int ok = 1;
+    for (int round = 0; round < 4; round++) { /* readers come back, and keep reading */
+        /* A fetch announces the page again, but the home learns of it only at the barrier:
+         * it writes before that, so the copy must not be kept across the barrier. */
+        ok &= values_are(p, NP, 1, v);
+        MPI_Barrier(test_comm); /* orders the home's writes after the reads, not the memory */
+        v++;
+        if (me == 0)
+            for (int i = 0; i < NP; i++)
+                p[i * PG + 1] = (char)(i + v);
+        gallocy_barrier();
+    }
+    ok &= values_are(p, NP, 1, v);
+    gallocy_stats_t d;
+    gallocy_stats(&d);
+    CU_ASSERT(ok);
+    if (!ok)
+        printf("rank %d: a page read after its sharing ended was stale\n", me);
+    if (me == 0) /* read at every epoch: shared again, and kept */
+        CU_ASSERT_EQUAL(d.pages_unshared - c.pages_unshared, 0);
+    gallocy_barrier();
+    gallocy_cofree(p);
+}
+
 /* The writer is neither the home nor the reader (with 3 ranks or more). */
 static void test_other_writers_reach_tracked_copies(void)
 {
@@ -310,6 +360,7 @@ void register_notice_tests(void)
         {"puts and atomics are noticed", test_puts_and_atomics_are_noticed},
         {"repeated changes are noticed", test_repeated_changes_are_noticed},
         {"a home's rewrites take one fault", test_home_rewrites_take_one_fault},
+        {"sharing ends when readers stop reading", test_sharing_ends},
         {"overflowing the notice ring drops every tracked copy", test_notice_ring_overflow},
         {"gallocy_cofree forgets what was shared", test_cofree_forgets_sharing},
         {NULL, NULL}};
