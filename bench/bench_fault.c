@@ -352,6 +352,70 @@ static void measure_prepare(double *whole, double *single, double *whole_write)
     }
 }
 
+/* Sharing that ends: rank 0 stores into every cache line of an array it homes, then
+ * gallocy_barrier, epoch after epoch; rank 1 reads the whole array once in between.  Rank 0's
+ * time an epoch: before the read, in the 3 epochs after it (the pages are shared, faulted and
+ * noticed until the home sees that nobody reads them again), and from the 4th on.  Baseline:
+ * the same stores into private memory, then MPI_Barrier. */
+enum { STICKY_BEFORE = 8, STICKY_AFTER = 24, STICKY_SETTLE = 3 };
+
+static double sweep_epoch(char *a, size_t n, int global)
+{
+    double t0 = bench_now();
+    if (bench_me == 0)
+        for (size_t i = 0; i < n; i += 64)
+            a[i] = (char)(a[i] + 1);
+    if (global)
+        gallocy_barrier();
+    else
+        MPI_Barrier(MPI_COMM_WORLD);
+    return bench_now() - t0;
+}
+
+static void sticky_sharing(void)
+{
+    size_t n = ((size_t)bench_iters(4096) * PAGE);
+    double before[32], soon[32], later[32], base[32];
+    for (int k = 0; k < bench_reps; k++) {
+        char *a = gallocy_coalloc(n, 0), *priv = malloc(n);
+        if (!a || !priv) {
+            fprintf(stderr, "bench_fault: rank %d: no memory for sticky_sharing\n", bench_me);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        memset(priv, 0, n);
+        double e[STICKY_AFTER], b[STICKY_BEFORE];
+        for (int i = 0; i < STICKY_BEFORE; i++) {
+            b[i] = sweep_epoch(priv, n, 0);
+            e[i] = sweep_epoch(a, n, 1);
+        }
+        base[k] = bench_median(b + 2, STICKY_BEFORE - 2) * 1e6;
+        before[k] = bench_median(e + 2, STICKY_BEFORE - 2) * 1e6; /* past the first touches */
+        if (bench_me == 1) {
+            volatile char sink = 0;
+            for (size_t off = 0; off < n; off += PAGE)
+                sink += a[off];
+            (void)sink;
+        }
+        gallocy_barrier();
+        for (int i = 0; i < STICKY_AFTER; i++)
+            e[i] = sweep_epoch(a, n, 1);
+        soon[k] = bench_median(e, STICKY_SETTLE) * 1e6;
+        later[k] = bench_median(e + STICKY_SETTLE, STICKY_AFTER - STICKY_SETTLE) * 1e6;
+        gallocy_cofree(a);
+        free(priv);
+    }
+    bench_table("sticky_sharing", "rank 0 stores into every line of an array it homes, then "
+                "gallocy_barrier; rank 1 reads the whole array once between the first two rows",
+                "Epochs", "us", "the same stores into private memory, then MPI_Barrier", 0);
+    double bl = bench_median(base, bench_reps);
+    char label[48];
+    snprintf(label, sizeof label, "before the read (%zu KiB)", n >> 10);
+    bench_row(label, bench_median(before, bench_reps), bl);
+    bench_row("1-3 after it", bench_median(soon, bench_reps), bl);
+    snprintf(label, sizeof label, "4-%d after it", STICKY_AFTER);
+    bench_row(label, bench_median(later, bench_reps), bl);
+}
+
 /* What a job leaves to tear down: each rank homes half of a coalloc array and caches the other
  * half (it read every page), then gallocy_finalize, the slowest rank's time.  Baseline: the
  * same bytes of touched private memory per rank (malloc, memset), then free.  The process's
@@ -400,7 +464,7 @@ int main(int argc, char **argv)
 {
     bench_start(&argc, &argv, "bench_fault",
                 "  tables: read_fault seq_read write_fault memset_bw prepare fault_ways "
-                "random_access teardown\n");
+                "random_access sticky_sharing teardown\n");
     pages = (size_t)bench_iters(4096);
     bytes = pages * PAGE;
     local = malloc(bytes);
@@ -466,6 +530,10 @@ int main(int argc, char **argv)
         bench_row("WRITE + release: whole array", prep_write, bound);
         bench_note("GALLOCY_FAULTS=%s; a prepare fetches each run of pages of one home with one "
                    "transfer and one protection change", default_way);
+    }
+    if (bench_wanted("sticky_sharing")) {
+        reinit(pn, shared); /* the run's own settings (the tables above changed them) */
+        sticky_sharing(); /* collective */
     }
     if (bench_wanted("teardown"))
         teardown(); /* collective; last: it finalizes and initialises again */

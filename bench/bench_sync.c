@@ -165,6 +165,67 @@ static void locks(void)
     gallocy_cofree(on0);
 }
 
+/* A critical section that changes data: both ranks at once take a lock homed on rank 0 and
+ * add one to a counter on a page homed on rank 1, n times each; per pair, us.  Beside the same
+ * loop without the increment, plus two raw fetch-add round trips (what carrying the change
+ * with the lock would cost at most): the ratio is the increment's cost over that bound.
+ * The count is checked at the end.  path: the row's suffix (the path between nodes too). */
+static double locked_adds(gallocy_lock_t *l, uint64_t *counter, long n)
+{
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        gallocy_lock(l);
+        (*counter)++;
+        gallocy_unlock(l);
+    }
+    return (bench_now() - t0) / (double)n * 1e6;
+}
+
+static void lock_increment(const char *path)
+{
+    gallocy_lock_t *l = gallocy_coalloc(PAGE, 0);
+    uint64_t *counter = gallocy_coalloc(PAGE, 1);
+    if (!l || !counter) {
+        fprintf(stderr, "bench_sync: rank %d: gallocy_coalloc failed\n", bench_me);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    raw_open(PAGE);
+    gallocy_barrier();
+    long n = bench_iters(1000);
+    double inc[32], bare[32], fa[32];
+    for (int k = 0; k < bench_reps; k++) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        inc[k] = locked_adds(l, counter, n);
+        MPI_Barrier(MPI_COMM_WORLD);
+        bare[k] = lock_pairs(l, n);
+        MPI_Barrier(MPI_COMM_WORLD);
+        fa[k] = bench_me == 0 ? raw_atomics(1, n) : 0;
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    gallocy_barrier();
+    uint64_t want = (uint64_t)n * (uint64_t)bench_reps * (uint64_t)bench_nranks;
+    if (*counter != want) {
+        fprintf(stderr, "bench_sync: rank %d: the locked counter is %llu, not %llu\n", bench_me,
+                (unsigned long long)*counter, (unsigned long long)want);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    double g = bench_median(inc, bench_reps), b = bench_median(bare, bench_reps);
+    double f = bench_median(fa, bench_reps);
+    char label[48];
+    snprintf(label, sizeof label, "contended%s", path);
+    if (!*path)
+        bench_table("lock_increment", "both ranks: gallocy_lock, ++ a counter homed on the "
+                    "other rank, gallocy_unlock", "Lock", "us",
+                    "lock+unlock alone + 2 raw fetch-adds", 0);
+    bench_row(label, g, b + 2 * f);
+    bench_note("%s: lock+unlock alone %.2f us, one raw fetch-add %.2f us: the increment costs "
+               "%.2f us, %.1f raw fetch-adds", *path ? path + 1 : "node path", b, f, g - b,
+               (g - b) / f);
+    raw_close();
+    gallocy_cofree(counter);
+    gallocy_cofree(l);
+}
+
 /* Per fetch-add on w, us: n of them. */
 static double fetch_adds(uint64_t *w, long n)
 {
@@ -236,7 +297,7 @@ int main(int argc, char **argv)
     char size[32];
     snprintf(size, sizeof size, "%zuM", mib + 256);
     setenv("GALLOCY_COALLOC_SIZE", size, 0);
-    bench_start(&argc, &argv, "bench_sync", "  tables: barrier lock busy_target\n"
+    bench_start(&argc, &argv, "bench_sync", "  tables: barrier lock busy_target lock_increment\n"
                 "  GALLOCY_BENCH_CACHED_MIB=N  MiB of cached pages for the barrier (1024)\n");
     if (bench_wanted("barrier"))
         barriers();
@@ -244,6 +305,13 @@ int main(int argc, char **argv)
         locks();
     if (bench_wanted("busy_target"))
         busy_target();
+    if (bench_wanted("lock_increment")) {
+        lock_increment("");
+        if (bench_node_copies()) { /* as between nodes too */
+            bench_restart("GALLOCY_NODE_SHARED", "0", NULL, NULL);
+            lock_increment(" (transport)");
+        }
+    }
     bench_stop();
     return 0;
 }
