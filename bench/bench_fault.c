@@ -22,10 +22,16 @@
  *   random_access  every rank: random read-modify-writes of 8-byte words with plain loads
  *               and stores over a CYCLIC array of the same size, then gallocy_barrier,
  *               updates/s per rank, by way; baseline: the same loop over private memory
+ *   fault_threads  read faults (no prefetch) on distinct pages from 1 and 2 threads of rank 0
+ *               at once, pinned to cores 0 and 1, pages/s; baseline: perfect scaling of the
+ *               1-thread rate
+ *   sticky_sharing, teardown: see bench/README.md
  * When the ranks share a node, gallocy copies rank 1's pages from its memory (node.c); the
  * tables then also give the transport's path (GALLOCY_NODE_SHARED=0), rows "... (transport)",
  * and the notes the share of pages each path copied.  The settings are read at gallocy_init,
  * so each is measured after re-initialising gallocy in the same process. */
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +358,82 @@ static void measure_prepare(double *whole, double *single, double *whole_write)
     }
 }
 
+/* Read faults from several threads at once, each on its own pages (a fault a page: the run
+ * uses GALLOCY_PREFETCH=1), thread t pinned to core t: whether faults on different pages
+ * proceed in parallel. */
+struct fault_job {
+    volatile char *pages;
+    size_t n;
+    int core;
+    pthread_barrier_t *start;
+    double seconds;
+};
+
+static void *fault_thread(void *arg)
+{
+    struct fault_job *j = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(j->core, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set); /* best effort */
+    pthread_barrier_wait(j->start);
+    double t0 = bench_now();
+    char sink = 0;
+    for (size_t i = 0; i < j->n; i++)
+        sink += j->pages[i * PAGE];
+    j->seconds = bench_now() - t0;
+    (void)sink;
+    return NULL;
+}
+
+/* Pages a second, all threads together, for nthreads threads over n pages each. */
+static double faults_at_once(char *a, size_t n, int nthreads)
+{
+    pthread_t th[2];
+    struct fault_job jobs[2];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)nthreads);
+    for (int t = 0; t < nthreads; t++) {
+        jobs[t] = (struct fault_job){a + (size_t)t * n * PAGE, n, t, &start, 0};
+        pthread_create(&th[t], NULL, fault_thread, &jobs[t]);
+    }
+    double slowest = 0;
+    for (int t = 0; t < nthreads; t++) {
+        pthread_join(th[t], NULL);
+        slowest = jobs[t].seconds > slowest ? jobs[t].seconds : slowest;
+    }
+    pthread_barrier_destroy(&start);
+    return (double)n * nthreads / slowest;
+}
+
+static void fault_threads(void)
+{
+    size_t n = pages / 2 ? pages / 2 : 1;
+    double r[2][32];
+    for (int k = 0; k < bench_reps; k++)
+        for (int t = 1; t <= 2; t++) {
+            char *a = gallocy_coalloc(2 * n * PAGE, 1); /* cold: a fresh array each run */
+            if (!a) {
+                fprintf(stderr, "bench_fault: rank %d: gallocy_coalloc failed\n", bench_me);
+                MPI_Abort(MPI_COMM_WORLD, 1);
+            }
+            if (bench_me == 1)
+                memset(a, 1, 2 * n * PAGE);
+            gallocy_barrier();
+            if (bench_me == 0)
+                r[t - 1][k] = faults_at_once(a, n, t);
+            bench_idle_barrier(); /* rank 1 leaves the cores to rank 0's threads */
+            gallocy_cofree(a);
+        }
+    bench_table("fault_threads", "read faults on distinct pages homed on rank 1 from threads "
+                "of rank 0 at once (GALLOCY_PREFETCH=1), all threads together", "Threads",
+                "pages/s", "the 1-thread rate times the threads", 1);
+    double one = bench_median(r[0], bench_reps);
+    bench_row("1", one, one);
+    bench_row("2", bench_median(r[1], bench_reps), 2 * one);
+    bench_note("GALLOCY_FAULTS=%s; %zu pages per thread", gallocy_faults(), n);
+}
+
 /* Sharing that ends: rank 0 stores into every cache line of an array it homes, then
  * gallocy_barrier, epoch after epoch; rank 1 reads the whole array once in between.  Rank 0's
  * time an epoch: before the read, in the 3 epochs after it (the pages are shared, faulted and
@@ -464,7 +546,7 @@ int main(int argc, char **argv)
 {
     bench_start(&argc, &argv, "bench_fault",
                 "  tables: read_fault seq_read write_fault memset_bw prepare fault_ways "
-                "random_access sticky_sharing teardown\n");
+                "random_access fault_threads sticky_sharing teardown\n");
     pages = (size_t)bench_iters(4096);
     bytes = pages * PAGE;
     local = malloc(bytes);
@@ -530,6 +612,10 @@ int main(int argc, char **argv)
         bench_row("WRITE + release: whole array", prep_write, bound);
         bench_note("GALLOCY_FAULTS=%s; a prepare fetches each run of pages of one home with one "
                    "transfer and one protection change", default_way);
+    }
+    if (bench_wanted("fault_threads")) {
+        reinit("1", shared); /* a fault a page */
+        fault_threads(); /* collective */
     }
     if (bench_wanted("sticky_sharing")) {
         reinit(pn, shared); /* the run's own settings (the tables above changed them) */

@@ -26,9 +26,10 @@ verdict "bench: bench/run finishes (status $rc)" $rc
 csv="$out/results.csv"
 for t in get_lat put_lat get_bw put_bw atomic_lat heap_lat node_lat node_offset get_lat_transport \
          get_bw_transport put_lat_transport atomic_lat_transport gups \
-         read_fault seq_read write_fault memset_bw prepare fault_ways random_access sticky_sharing teardown \
+         read_fault seq_read write_fault memset_bw prepare fault_ways random_access fault_threads \
+         sticky_sharing teardown \
          mpi_own mpi_remote mpi_cold \
-         barrier barrier_cached lock busy_target pairs threadtest threadtest_scaling larson \
+         barrier barrier_cached lock busy_target lock_increment pairs threadtest threadtest_scaling larson \
          larson_scaling remote-free jacobi; do
     # Every row of the table has its 7 fields (a comma in a label would shift them), and a
     # positive gallocy figure, baseline and ratio (compared as numbers).
