@@ -344,9 +344,11 @@ void cache_write_shared(size_t page, size_t n)
         memcpy(t, sp.alias + i * GPAGE, GPAGE);
         add_dirty(i, t, PS_HOME_DIRTY | (cache_state[i] & PS_HISTORY));
     }
-    if (prot_way != PROT_WAY_MPROTECT && page * GPAGE >= sp.coalloc_off)
-        space_populate(page * GPAGE, n * GPAGE);
-    protect(MAP_RW, page, n);
+    /* A protection change, not a mapping: the pages are mapped (write-protected) but for
+     * the rare shared page this rank never touched, whose access then faults once more and
+     * is mapped as home-dirty (fault.c).  Mapping a run of mapped pages would cost two calls
+     * a page (each finds its entry there). */
+    protect(MAKE_RW, page, n);
 }
 
 void cache_enforce(size_t page)

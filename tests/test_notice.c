@@ -141,6 +141,31 @@ static void test_home_rewrites_take_one_fault(void)
     gallocy_cofree(p);
 }
 
+/* Pages the home never touched, read by the others (shared before the home maps them):
+ * the home's writes to them, epoch after epoch, reach the readers. */
+static void test_home_writes_untouched_shared(void)
+{
+    char *p = gallocy_coalloc(NP * PG, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    int ok = 1;
+    if (me != 0) /* zeros: the home has not written them */
+        for (int i = 0; i < NP; i++)
+            ok &= p[i * PG + 5] == 0;
+    gallocy_barrier();
+    gallocy_barrier();
+    for (int r = 1; r <= 3; r++) {
+        if (me == 0)
+            for (int i = 0; i < NP; i++)
+                p[i * PG + 5] = (char)(r + i);
+        gallocy_barrier();
+        for (int i = 0; i < NP; i++)
+            ok &= p[i * PG + 5] == (char)(r + i);
+        gallocy_barrier();
+    }
+    CU_ASSERT(ok);
+    gallocy_cofree(p);
+}
+
 /* Sharing ends: a home that changes its shared pages at every release while no reader reads
  * them again stops protecting them (no more faults, twins or notices for them), and readers
  * that come back see every change; pages the readers keep reading stay shared. */
@@ -361,6 +386,7 @@ void register_notice_tests(void)
         {"repeated changes are noticed", test_repeated_changes_are_noticed},
         {"a home's rewrites take one fault", test_home_rewrites_take_one_fault},
         {"sharing ends when readers stop reading", test_sharing_ends},
+        {"a home writes shared pages it never touched", test_home_writes_untouched_shared},
         {"overflowing the notice ring drops every tracked copy", test_notice_ring_overflow},
         {"gallocy_cofree forgets what was shared", test_cofree_forgets_sharing},
         {NULL, NULL}};
