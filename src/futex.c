@@ -11,11 +11,37 @@ static long sys_futex(uint32_t *word, int op, uint32_t val, const struct timespe
     return syscall(SYS_futex, word, op, val, ts, NULL, 0);
 }
 
+/* Polls before sleeping on a held lock: a holder on another core usually lets go within a
+ * few microseconds (a fault served in the faulting thread holds cache_lock about that long),
+ * while a sleep costs the holder's unlock a wake-up of this core.  Bounded, so a holder that
+ * shares this core (it must run to let go) loses little. */
+enum { SPIN_POLLS = 200 };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#else
+    __asm__ volatile("" ::: "memory");
+#endif
+}
+
 void futex_lock(futex_mutex_t *m)
 {
     uint32_t c = 0;
     if (__atomic_compare_exchange_n(&m->state, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return;
+    for (int i = 0; i < SPIN_POLLS; i++) {
+        cpu_relax();
+        if (__atomic_load_n(&m->state, __ATOMIC_RELAXED) != 0)
+            continue;
+        c = 0;
+        if (__atomic_compare_exchange_n(&m->state, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return;
+    }
+    c = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
     if (c != 2)
         c = __atomic_exchange_n(&m->state, 2, __ATOMIC_ACQUIRE);
     while (c != 0) {
