@@ -17,24 +17,13 @@ static long sys_futex(uint32_t *word, int op, uint32_t val, const struct timespe
  * shares this core (it must run to let go) loses little. */
 enum { SPIN_POLLS = 200 };
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#else
-    __asm__ volatile("" ::: "memory");
-#endif
-}
-
 void futex_lock(futex_mutex_t *m)
 {
     uint32_t c = 0;
     if (__atomic_compare_exchange_n(&m->state, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return;
     for (int i = 0; i < SPIN_POLLS; i++) {
-        cpu_relax();
+        futex_relax();
         if (__atomic_load_n(&m->state, __ATOMIC_RELAXED) != 0)
             continue;
         c = 0;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core.h"
+#include "futex.h"
 #include "gallocy.h"
 #include "log.h"
 #include "stats.h"
@@ -69,18 +70,6 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) * 1e-9;
 }
 
-/* A pause in a spin: lets the core's other thread run, and saves power. */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#else
-    __asm__ volatile("" ::: "memory");
-#endif
-}
-
 /* How long a waiter polls without giving up its core: a handover between two running ranks
  * with CPU atomics takes well under a microsecond, and a yield here costs about one (the
  * contended lock of bench_sync took 3.3 us a pair when every poll yielded). */
@@ -92,7 +81,7 @@ static void wait_a_bit(int *round, const struct timespec *t0)
 {
     if (*round == 0 && seconds_since(t0) < SPIN_S) {
         for (int i = 0; i < 16; i++)
-            cpu_relax();
+            futex_relax();
         return;
     }
     if (*round < 64) {
