@@ -10,7 +10,7 @@
  *  - Each home's two announcement rings: runs of its pages that other ranks fetched.  A home
  *    cannot see its own writes (its pages are plain memory to it), so it must learn which of
  *    its pages others cache and write-protect them ("shared"): then its writes to them fault
- *    (cache_make_home_dirty) and become notices at its next release.  A fetcher queues its
+ *    (cache_write_shared) and become notices at its next release.  A fetcher queues its
  *    announcements locally and, at the next barrier e, before the barrier's reduction,
  *    reserves room in ring e % 2 of each home it announces to (one fetch-add) and writes its
  *    runs there (one put).  The home reads that ring after barrier e, write-protects the
