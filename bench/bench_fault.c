@@ -488,7 +488,7 @@ static void sticky_sharing(void)
     }
     bench_table("sticky_sharing", "rank 0 stores into every line of an array it homes, then "
                 "gallocy_barrier; rank 1 reads the whole array once between the first two rows",
-                "Epochs", "us", "the same stores into private memory, then MPI_Barrier", 0);
+                "Epochs", "us", "the same stores into private memory then MPI_Barrier", 0);
     double bl = bench_median(base, bench_reps);
     char label[48];
     snprintf(label, sizeof label, "before the read (%zu KiB)", n >> 10);

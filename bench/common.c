@@ -216,6 +216,12 @@ long bench_iters(double n)
 void bench_table(const char *name, const char *title, const char *param, const char *unit,
                  const char *base, int rate)
 {
+    /* The CSV's fields are plain: a name, unit or baseline must not split them */
+    if (strpbrk(name, ",\"\n") || strpbrk(unit, ",\"\n") || strpbrk(base, ",\"\n")) {
+        fprintf(stderr, "bench: table %s: its name, unit or baseline \"%s\" has a comma, quote "
+                "or newline\n", name, base);
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
     table.name = name;
     table.unit = unit;
     table.base = base;
