@@ -178,15 +178,14 @@ void *alloc_realloc(void *p, size_t size)
     return q;
 }
 
-void alloc_sync(int block)
+int alloc_sync(int block)
 {
     remote_free_flush(block);
-    if (block) {
-        remote_free_drain(1);
-        heap_collect();
-    } else {
-        remote_free_poll(); /* the service thread's idle tick: a load unless a batch came */
-    }
+    if (!block)
+        return remote_free_poll(); /* the service thread's idle tick: a load unless a batch came */
+    remote_free_drain(1);
+    heap_collect();
+    return 0;
 }
 
 void alloc_stats(gallocy_stats_t *s)

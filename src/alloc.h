@@ -52,8 +52,9 @@ void alloc_free_mine(size_t off, const char *call, const void *p, int sender);
 /* A synchronisation (block = 1), or an idle moment of the service thread (block = 0, skips
  * what another thread is doing): delivers this rank's frees of other ranks' blocks, applies
  * the frees other ranks delivered here, and at a synchronisation collects what other
- * threads freed into the calling thread's heap and the global heap. */
-void alloc_sync(int block);
+ * threads freed into the calling thread's heap and the global heap.  block = 0: whether
+ * frees had come from other ranks (more may follow). */
+int alloc_sync(int block);
 /* The allocator's fields of gallocy_stats_t. */
 void alloc_stats(gallocy_stats_t *s);
 

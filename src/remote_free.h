@@ -18,11 +18,14 @@ void remote_free_drain(int block);
 
 /* The slot where the next batch for this rank will appear: non-zero when one has. */
 extern uint64_t *remote_free_next;
-static inline void remote_free_poll(void)
+/* Drains when a batch has come; whether one had. */
+static inline int remote_free_poll(void)
 {
     uint64_t *s = __atomic_load_n(&remote_free_next, __ATOMIC_RELAXED);
-    if (s && __atomic_load_n(s, __ATOMIC_RELAXED))
-        remote_free_drain(0);
+    if (!s || !__atomic_load_n(s, __ATOMIC_RELAXED))
+        return 0;
+    remote_free_drain(0);
+    return 1;
 }
 
 #endif

@@ -87,7 +87,11 @@ static void *svc_main(void *arg)
          * every spin after a fetch. */
         if (tp->poll_while_spinning || !spins)
             sleep_us = tp->progress();
-        alloc_sync(0);
+        /* Frees from other ranks come in streams, and a sender whose batches fill this
+         * rank's ring waits for it to drain (while this rank's own threads may be blocked
+         * in a barrier): poll again soon, as after a fetch. */
+        if (alloc_sync(0))
+            spins = SPIN_POLLS;
         if (spins > 0) {
             spins--;
             sched_yield();
