@@ -202,6 +202,9 @@ typedef struct {
     uint64_t pages_fetched;    /* pages read from their home, prefetched ones included */
     uint64_t bytes_fetched;
     uint64_t pages_fetched_on_node; /* of pages_fetched: copied from a home on this node */
+    uint64_t fetches_handed_off; /* fault transfers a signal handler left to the service thread
+                                    (the faulting thread was inside MPI; GALLOCY_FAULTS=sigbus or
+                                    mprotect, pages from another node) */
     uint64_t pages_written_back; /* dirty pages diffed at release with a change to send */
     uint64_t bytes_written_back; /* bytes of the diffs sent home */
     uint64_t diff_runs;        /* puts the diffs took (adjacent runs of adjacent pages join) */

@@ -15,6 +15,7 @@
 #include <mpi.h>
 #include <stddef.h>
 
+#include "inside_mpi.h"
 #include "pin.h"
 
 /* The buffers of one call: send, receive, compare, result. */
@@ -42,14 +43,17 @@ void ip_bytes(struct ip_pins *p, const void *lo, size_t len, int write);
 void ip_drop(struct ip_pins *p);
 
 /* The body of an interposed call: when `when` holds, `pins` (statements filling the pins p_)
- * makes its global buffers ready, then `call` runs.  A blocking call holds the pins for its
+ * makes its global buffers ready, then `call` runs, inside MPI for the fault handler
+ * (inside_mpi.h: a user operator it calls back may touch other global memory).  A blocking call holds the pins for its
  * duration; a nonblocking one hands them to the request it makes. */
 #define IP_BLOCKING(when, pins, call)                                                         \
     do {                                                                                      \
         struct ip_pins p_ = IP_PINS_NONE;                                                     \
         if (when)                                                                             \
             pins;                                                                             \
+        INSIDE_MPI_ENTER();                                                                   \
         int rc_ = call;                                                                       \
+        INSIDE_MPI_LEAVE();                                                                   \
         ip_drop(&p_);                                                                         \
         return rc_;                                                                           \
     } while (0)
@@ -58,7 +62,9 @@ void ip_drop(struct ip_pins *p);
         struct ip_pins p_ = IP_PINS_NONE;                                                     \
         if (when)                                                                             \
             pins;                                                                             \
+        INSIDE_MPI_ENTER();                                                                   \
         int rc_ = call;                                                                       \
+        INSIDE_MPI_LEAVE();                                                                   \
         ip_hand_to_request(&p_, rc_, req);                                                    \
         return rc_;                                                                           \
     } while (0)

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "gallocy.h"
+#include "inside_mpi.h"
 #include "log.h"
 #include "node.h"
 #include "options.h"
@@ -106,11 +107,13 @@ static void mpi_get(void *dst, int rank, uint64_t off, size_t len)
         memcpy(dst, region + off, len);
         return;
     }
+    INSIDE_MPI_ENTER();
     for (size_t done = 0; done < len; done += MAX_CHUNK) {
         int c = (int)(len - done < MAX_CHUNK ? len - done : MAX_CHUNK);
         check(PMPI_Get((char *)dst + done, c, MPI_BYTE, rank, (MPI_Aint)(off + done), c, MPI_BYTE,
                       win), "MPI_Get", rank, len);
     }
+    INSIDE_MPI_LEAVE();
 }
 
 static void mpi_put(int rank, uint64_t off, const void *src, size_t len)
@@ -119,17 +122,20 @@ static void mpi_put(int rank, uint64_t off, const void *src, size_t len)
         memcpy(region + off, src, len);
         return;
     }
+    INSIDE_MPI_ENTER();
     for (size_t done = 0; done < len; done += MAX_CHUNK) {
         int c = (int)(len - done < MAX_CHUNK ? len - done : MAX_CHUNK);
         check(PMPI_Put((const char *)src + done, c, MPI_BYTE, rank, (MPI_Aint)(off + done), c,
                       MPI_BYTE, win), "MPI_Put", rank, len);
     }
+    INSIDE_MPI_LEAVE();
 }
 
 static void mpi_flush(int rank)
 {
     if (win == MPI_WIN_NULL)
         return;
+    INSIDE_MPI_ENTER();
     if (rank == TP_ALL_RANKS) {
         if (any_off_node)
             __atomic_fetch_add(&waits, 1, __ATOMIC_RELAXED);
@@ -137,6 +143,7 @@ static void mpi_flush(int rank)
     } else if (rank != me) {
         complete(rank, 0, now_us(), 0); /* the gets and puts went out before: the flush waits */
     }
+    INSIDE_MPI_LEAVE();
 }
 
 /* An atomic on this rank's own word is a CPU atomic, but others synchronise on the same
@@ -161,9 +168,11 @@ static uint64_t mpi_fetch_add(int rank, uint64_t off, uint64_t v)
     }
     uint64_t old = 0;
     double t0 = now_us();
+    INSIDE_MPI_ENTER();
     check(PMPI_Fetch_and_op(&v, &old, MPI_UINT64_T, rank, (MPI_Aint)off, MPI_SUM, win),
           "MPI_Fetch_and_op", rank, 8);
     complete(rank, 8, t0, 1);
+    INSIDE_MPI_LEAVE();
     return old;
 }
 
@@ -177,9 +186,11 @@ static uint64_t mpi_compare_swap(int rank, uint64_t off, uint64_t expected, uint
     }
     uint64_t old = 0;
     double t0 = now_us();
+    INSIDE_MPI_ENTER();
     check(PMPI_Compare_and_swap(&desired, &expected, &old, MPI_UINT64_T, rank, (MPI_Aint)off, win),
           "MPI_Compare_and_swap", rank, 8);
     complete(rank, 8, t0, 1);
+    INSIDE_MPI_LEAVE();
     return old;
 }
 
@@ -215,6 +226,13 @@ static int mpi_progress(void)
     return sleep_us;
 }
 
+/* A fault handler may make the fault's get itself (one MPI_Get and flush on the window, with
+ * MPI_THREAD_MULTIPLE, which gallocy_init requires) unless its thread is inside MPI. */
+static int mpi_signal_safe(const void *pc)
+{
+    return win != MPI_WIN_NULL && !inside_mpi(pc);
+}
+
 static void mpi_fini(void)
 {
     if (win == MPI_WIN_NULL)
@@ -233,6 +251,7 @@ static struct tp_ops mpi_ops = {
     .compare_swap = mpi_compare_swap,
     .progress = mpi_progress,
     .poll_while_spinning = 1,
+    .signal_safe = mpi_signal_safe,
     .fini = mpi_fini,
 };
 
@@ -250,6 +269,7 @@ int tp_mpi_create(void *base, size_t size, uint64_t meta_off, const struct tp_op
     idle_ceiling_us = opt.progress_idle_us > opt.progress_us ? opt.progress_idle_us
                                                              : opt.progress_us;
     *out = &mpi_ops;
+    inside_mpi_learn();
     /* Alone, every operation targets this rank: no window (osc rdma refuses one), and no
      * other rank waits for this one's progress, so the idle service thread may sleep long. */
     if (rt_size() == 1)

@@ -1,10 +1,12 @@
 /* fault: serve accesses to pages not yet present or not yet writable.
  *
  * From a signal handler (the mprotect and sigbus ways) this runs in the faulting thread, in
- * signal context: it never calls MPI or malloc.  The page data is copied from the home's
- * memory when the home is on this node (node.c), else it comes from the service thread
- * (svc_fetch).  The fault server (uffd way) and gallocy_prepare run in ordinary threads and
- * call the transport themselves.  Everything else is the cache's bookkeeping and protection
+ * signal context: it never calls malloc.  The page data is copied from the home's memory when
+ * the home is on this node (node.c); else the handler makes the transfer itself when the
+ * transport says it may (tp->signal_safe: under MPI, when the thread was not inside MPI), and
+ * otherwise hands it to the service thread (svc_fetch), at the cost of two thread switches.
+ * The fault server (uffd way) and gallocy_prepare run in ordinary threads and call the
+ * transport themselves.  Everything else is the cache's bookkeeping and protection
  * changes, under cache_lock so that threads faulting on the same pages at once see one fetch.
  */
 #include "fault.h"
@@ -39,6 +41,27 @@ static int fault_is_write(void *uctx)
     (void)uctx;
     return -1;
 #endif
+}
+
+/* The faulting instruction's address, or NULL where this build does not know the layout. */
+static const void *fault_pc(void *uctx)
+{
+#if defined(__x86_64__)
+    return (const void *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (const void *)((ucontext_t *)uctx)->uc_mcontext.pc;
+#else
+    (void)uctx;
+    return NULL;
+#endif
+}
+
+/* How the handler makes a transfer for an access at pc: itself, when the transport allows it
+ * there, else by the service thread. */
+static enum fault_via handler_via(const void *pc)
+{
+    return pc && tp->signal_safe && tp->signal_safe(pc) ? FAULT_VIA_TRANSPORT
+                                                        : FAULT_VIA_SERVICE_THREAD;
 }
 
 /* Not ours: hand the fault to whoever had the signal before, so real bugs still crash. */
@@ -110,6 +133,7 @@ static void fetch(int home, size_t off, size_t len, enum fault_via via)
         memcpy(sp.alias + off, src, len);
         stats_add(pages_fetched_on_node, len / GPAGE);
     } else if (via == FAULT_VIA_SERVICE_THREAD) {
+        stats_inc(fetches_handed_off);
         svc_fetch(home, off, len);
     } else {
         tp->get(sp.alias + off, home, off, len);
@@ -283,7 +307,7 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
     size_t page = space_off(addr) / GPAGE;
     uint64_t unshares = __atomic_load_n(&cache_unshares, __ATOMIC_ACQUIRE);
     futex_lock(&cache_lock);
-    int rc = fault_resolve(page, fault_is_write(uctx), FAULT_VIA_SERVICE_THREAD);
+    int rc = fault_resolve(page, fault_is_write(uctx), handler_via(fault_pc(uctx)));
     if (rc < 0 && cache_unshares != unshares)
         rc = 0; /* a release unshared pages while this waited: retry the access */
     futex_unlock(&cache_lock);

@@ -11,8 +11,8 @@
 int fault_install(void);
 void fault_uninstall(void);
 
-/* How a transfer is made: from a signal handler by the service thread (the handler may not
- * call the transport), from any other thread by the transport itself. */
+/* How a transfer is made: by the transport itself (any thread but a signal handler, and a
+ * handler where tp->signal_safe allows it), or by the service thread for a handler. */
 enum fault_via { FAULT_VIA_SERVICE_THREAD, FAULT_VIA_TRANSPORT };
 
 /* With cache_lock held: serves an access (write: 1, read: 0, -1 unknown, taken as a write

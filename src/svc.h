@@ -1,6 +1,7 @@
-/* svc: the service thread.  It performs the transfers the fault handler needs (the handler may
- * not call the transport: MPI is not async-signal-safe), and while idle it drives transport
- * progress (so other ranks' atomics on this rank complete) and drains remote frees. */
+/* svc: the service thread.  It performs the transfers the fault handler may not make itself
+ * (tp->signal_safe: MPI is not async-signal-safe, so a thread inside MPI may not call it
+ * again from a handler), and while idle it drives transport progress (so other ranks'
+ * atomics on this rank complete) and drains remote frees. */
 #ifndef GALLOCY_SVC_H
 #define GALLOCY_SVC_H
 #include <stddef.h>

@@ -3,8 +3,9 @@
  * (libibverbs RC queue pairs) and transport_mpi.c (MPI-3 passive-target RMA), under the node
  * layer (transport_node.c) for ranks whose memory this rank maps.  get and put
  * are non-blocking: buffers may be reused, and data is in place at the target or origin,
- * only after flush.  Atomics are blocking.  Every call may be
- * made from any thread except the fault handler.  Failures are fatal and named (log_fatal). */
+ * only after flush.  Atomics are blocking.  Every call may be made from any thread; from the
+ * fault handler (a signal handler) only get and flush, and only when signal_safe says so.
+ * Failures are fatal and named (log_fatal). */
 #ifndef GALLOCY_TRANSPORT_H
 #define GALLOCY_TRANSPORT_H
 #include <stddef.h>
@@ -45,6 +46,12 @@ struct tp_ops {
     /* Whether any of [off, off+len) is pinned: its memory cannot go back to the system.
      * NULL: nothing is. */
     int (*pinned)(uint64_t off, size_t len);
+    /* From a signal handler that interrupted this thread at pc, on an access to global
+     * memory: 1 when get and flush may be called there and then, because the thread is inside
+     * neither this backend nor the runtime under it (so it holds none of their locks), and the
+     * backend's data path needs no allocation.  Then a fault costs no hand-off to the service
+     * thread (fault.c).  NULL, or 0: the handler hands the transfer to the service thread. */
+    int (*signal_safe)(const void *pc);
     void (*fini)(void); /* collective */
 };
 

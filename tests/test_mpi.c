@@ -3,6 +3,7 @@
  * requests, collectives with MPI_IN_PLACE, one-sided origin buffers and a window over global
  * memory.  Data received into global memory is this rank's write: its home sees it after the
  * next release. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -310,6 +311,80 @@ static void test_one_sided(void)
     free_per_home(b);
 }
 
+/* A fault taken in a signal handler (GALLOCY_FAULTS=sigbus or mprotect) on a page from
+ * another node: the handler makes the get itself, unless its thread is inside MPI (MPI is not
+ * async-signal-safe), where it hands the get to the service thread (fetches_handed_off).  A
+ * user operator run by MPI_Reduce_local reads untouched global memory: inside MPI.  The same
+ * loads outside MPI take no hand-off (under the mpi transport; verbs hands every one off). */
+enum { OP_PAGES = 6 };
+static const volatile unsigned char *op_pages;
+static long op_sum;
+
+static void touching_op(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+    (void)dt;
+    for (int i = 0; i < *len; i++)
+        ((long *)inout)[i] += ((const long *)in)[i];
+    for (int p = 0; p < OP_PAGES; p++)
+        op_sum += op_pages[(size_t)p * 4096 + 8];
+}
+
+static void test_fault_inside_mpi(void)
+{
+    enum { N = OP_PAGES * 4096 };
+    unsigned char *a[64];
+    if (nranks > 64)
+        return;
+    per_home(a, 2 * N);
+    int next = (me + 1) % nranks;
+    memset(a[me], (unsigned char)(me + 1), 2 * N);
+    gallocy_barrier();
+    const char *way = gallocy_faults(), *transport = gallocy_transport();
+    int in_handler = strcmp(way, "uffd") != 0;
+    int direct = strcmp(transport, "mpi") == 0;
+    gallocy_stats_t s0, s1, s2;
+    gallocy_stats(&s0);
+    /* Outside MPI: plain loads of the first half, one a page. */
+    long sum = 0;
+    for (int p = 0; p < OP_PAGES; p++)
+        sum += ((const volatile unsigned char *)a[next])[(size_t)p * 4096 + 8];
+    gallocy_stats(&s1);
+    /* Inside MPI: the operator reads the second half. */
+    MPI_Op op;
+    MPI_Op_create(touching_op, 1, &op);
+    long in = 1, inout = 2;
+    op_pages = a[next] + N;
+    op_sum = 0;
+    MPI_Reduce_local(&in, &inout, 1, MPI_LONG, op);
+    MPI_Op_free(&op);
+    gallocy_stats(&s2);
+    int ok = inout == 3 && sum == (long)OP_PAGES * (next + 1) &&
+             op_sum == (long)OP_PAGES * (next + 1);
+    /* Through the transport: a remote home, not copied on this node. */
+    int via_tp1 = nranks > 1 && s1.pages_fetched > s0.pages_fetched &&
+                  s1.pages_fetched_on_node == s0.pages_fetched_on_node;
+    int via_tp2 = nranks > 1 && s2.pages_fetched > s1.pages_fetched &&
+                  s2.pages_fetched_on_node == s1.pages_fetched_on_node;
+    uint64_t off1 = s1.fetches_handed_off - s0.fetches_handed_off;
+    uint64_t off2 = s2.fetches_handed_off - s1.fetches_handed_off;
+    if (in_handler && via_tp1 && !direct)
+        ok &= off1 > 0;
+    else
+        ok &= off1 == 0;
+    if (in_handler && via_tp2)
+        ok &= off2 > 0;
+    else
+        ok &= off2 == 0;
+    if (!ok)
+        fprintf(stderr, "rank %d: faults %s, transport %s: outside MPI %lu hand-offs (through "
+                "the transport: %d), inside %lu (%d); sums %ld %ld, reduced %ld\n", me, way,
+                transport, (unsigned long)off1, via_tp1, (unsigned long)off2, via_tp2, sum,
+                op_sum, inout);
+    CU_ASSERT(all_true(ok));
+    gallocy_barrier();
+    free_per_home(a);
+}
+
 void register_mpi_tests(void)
 {
     static const struct cm_test tests[] = {
@@ -320,6 +395,8 @@ void register_mpi_tests(void)
         {"persistent requests", test_persistent_requests},
         {"collectives, MPI_IN_PLACE and nonblocking", test_collectives},
         {"one-sided origin buffers and a window over global memory", test_one_sided},
+        {"a fault inside MPI is served by the service thread, outside by the handler",
+         test_fault_inside_mpi},
         {NULL, NULL},
     };
     CM_ADD_SUITE("mpi", tests);
