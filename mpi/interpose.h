@@ -44,8 +44,9 @@ void ip_drop(struct ip_pins *p);
 
 /* The body of an interposed call: when `when` holds, `pins` (statements filling the pins p_)
  * makes its global buffers ready, then `call` runs, inside MPI for the fault handler
- * (inside_mpi.h: a user operator it calls back may touch other global memory).  A blocking call holds the pins for its
- * duration; a nonblocking one hands them to the request it makes. */
+ * (inside_mpi.h: a user operator it calls back may touch other global memory).  A blocking
+ * call holds the pins for its duration; a nonblocking one hands them to the request it
+ * makes. */
 #define IP_BLOCKING(when, pins, call)                                                         \
     do {                                                                                      \
         struct ip_pins p_ = IP_PINS_NONE;                                                     \

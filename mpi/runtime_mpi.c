@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "inside_mpi.h"
 #include "runtime.h"
 #include "runtime_mpi.h"
 
@@ -65,45 +66,55 @@ static void check(int rc, const char *what)
     rt_abort(1);
 }
 
+/* A collective of gallocy's, inside MPI for the fault handler (inside_mpi.h). */
+#define COLLECTIVE(what, call)                                                                \
+    do {                                                                                      \
+        INSIDE_MPI_ENTER();                                                                   \
+        int rc_ = (call);                                                                     \
+        INSIDE_MPI_LEAVE();                                                                   \
+        check(rc_, what);                                                                     \
+    } while (0)
+
 void rt_barrier(void)
 {
-    check(PMPI_Barrier(comm), "MPI_Barrier");
+    COLLECTIVE("MPI_Barrier", PMPI_Barrier(comm));
 }
 
 void rt_bcast(void *buf, size_t len, int root)
 {
-    check(PMPI_Bcast(buf, (int)len, MPI_BYTE, root, comm), "MPI_Bcast");
+    COLLECTIVE("MPI_Bcast", PMPI_Bcast(buf, (int)len, MPI_BYTE, root, comm));
 }
 
 void rt_allgather(const void *in, void *out, size_t len)
 {
-    check(PMPI_Allgather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm),
-          "MPI_Allgather");
+    COLLECTIVE("MPI_Allgather",
+               PMPI_Allgather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm));
 }
 
 void rt_alltoall(const void *in, void *out, size_t len)
 {
-    check(PMPI_Alltoall(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm), "MPI_Alltoall");
+    COLLECTIVE("MPI_Alltoall",
+               PMPI_Alltoall(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, comm));
 }
 
 long rt_allreduce_max(long v)
 {
     long r;
-    check(PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MAX, comm), "MPI_Allreduce");
+    COLLECTIVE("MPI_Allreduce", PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MAX, comm));
     return r;
 }
 
 long rt_allreduce_min(long v)
 {
     long r;
-    check(PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MIN, comm), "MPI_Allreduce");
+    COLLECTIVE("MPI_Allreduce", PMPI_Allreduce(&v, &r, 1, MPI_LONG, MPI_MIN, comm));
     return r;
 }
 
 void rt_allreduce_or(unsigned long *words, size_t n)
 {
-    check(PMPI_Allreduce(MPI_IN_PLACE, words, (int)n, MPI_UNSIGNED_LONG, MPI_BOR, comm),
-          "MPI_Allreduce");
+    COLLECTIVE("MPI_Allreduce", PMPI_Allreduce(MPI_IN_PLACE, words, (int)n, MPI_UNSIGNED_LONG,
+                                               MPI_BOR, comm));
 }
 
 int rt_node_ranks(int *leader)

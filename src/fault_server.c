@@ -4,8 +4,6 @@
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
-#include <sched.h>
-#include <time.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -19,24 +17,11 @@
 #include "space.h"
 
 static pthread_t thread;
-static int running, stopping, stop_fd = -1;
+static int running, stop_fd = -1;
 
 /* One message a read takes; a burst of faults (threads, a system call's pages) comes in
  * several at once. */
 enum { BATCH = 16 };
-/* After a fault, the server keeps reading for this long, yielding the core between reads,
- * before it sleeps in poll again: faults come in streams (a loop over pages), and the next
- * one then finds the server runnable, where a sleeping one costs a wake-up on top of the two
- * thread switches (bench_fault fault_ways, read fault through the transport, 2 ranks bound:
- * 19.5 -> 14.1 us).  A stream that ends costs the core one more switch. */
-enum { POLL_AFTER_US = 50 };
-
-static double now_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec * 1e-3;
-}
 
 static void serve(const struct uffd_msg *m)
 {
@@ -63,21 +48,7 @@ static void *fault_server_main(void *arg)
     (void)arg;
     struct pollfd fds[2] = {{prot_uffd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
     struct uffd_msg msgs[BATCH];
-    double polling_until = 0; /* reads without poll until then */
     for (;;) {
-        if (polling_until > 0) {
-            ssize_t got = read(prot_uffd, msgs, sizeof msgs);
-            if (got > 0) {
-                for (size_t i = 0; i < (size_t)got / sizeof msgs[0]; i++)
-                    serve(&msgs[i]);
-                polling_until = now_us() + POLL_AFTER_US;
-            } else if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE) || now_us() > polling_until) {
-                polling_until = 0;
-            } else {
-                sched_yield();
-            }
-            continue;
-        }
         if (poll(fds, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -95,7 +66,6 @@ static void *fault_server_main(void *arg)
         }
         for (size_t i = 0; i < (size_t)got / sizeof msgs[0]; i++)
             serve(&msgs[i]);
-        polling_until = now_us() + POLL_AFTER_US;
     }
     return NULL;
 }
@@ -104,7 +74,6 @@ int fault_server_start(void)
 {
     if (prot_way != PROT_WAY_UFFD)
         return 0;
-    stopping = 0;
     stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (stop_fd < 0)
         return -errno;
@@ -129,7 +98,6 @@ void fault_server_stop(void)
 {
     if (!running)
         return;
-    __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
     uint64_t one = 1;
     if (write(stop_fd, &one, sizeof one) != sizeof one)
         log_error(NULL, "cannot stop the fault server: %s", strerror(errno));
