@@ -361,6 +361,84 @@ void cache_enforce(size_t page)
     protect(k == PS_READ || k == PS_SHARED ? MAP_RO : MAP_RW, page, 1);
 }
 
+/* --- flights (cache.h) -------------------------------------------------------------------- */
+
+static int inflight;           /* flights begun and not ended (cache_lock) */
+static int draining;           /* cache_lock_all callers waiting for them (cache_lock) */
+static int sleepers;           /* threads asleep on flights_ended (counted under cache_lock,
+                                  so that an ending flight wakes them only when there are) */
+static uint32_t flights_ended; /* futex word: moves at every flight's end */
+
+/* With cache_lock held: lets it go until a flight ends, then takes it again. */
+static void sleep_until_a_flight_ends(void)
+{
+    sleepers++;
+    uint32_t seen = __atomic_load_n(&flights_ended, __ATOMIC_ACQUIRE);
+    futex_unlock(&cache_lock);
+    futex_wait(&flights_ended, seen, 0);
+    futex_lock(&cache_lock);
+    sleepers--;
+}
+
+void cache_lock_all(void)
+{
+    futex_lock(&cache_lock);
+    while (inflight > 0) {
+        draining++; /* no flight begins meanwhile: faults keep the lock as before */
+        sleep_until_a_flight_ends();
+        draining--;
+    }
+}
+
+void cache_unlock_all(void)
+{
+    futex_unlock(&cache_lock);
+}
+
+int cache_flight_begin(struct cache_flight *f, size_t page, size_t n, int home, int writable)
+{
+    /* The mprotect way's changes may run out of maps and shed, which needs the lock. */
+    if (draining || prot_way == PROT_WAY_MPROTECT || n > CACHE_FLIGHT_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (cache_state[page + i] != PS_INVALID)
+            return 0;
+    *f = (struct cache_flight){.page = page, .n = n, .home = home, .writable = writable};
+    for (size_t i = 0; writable && i < n; i++)
+        f->twin[i] = twin_alloc();
+    memset(cache_state + page, PS_BUSY, n);
+    inflight++;
+    return 1;
+}
+
+void cache_flight_map(struct cache_flight *f)
+{
+    for (size_t i = 0; f->writable && i < f->n; i++)
+        memcpy(f->twin[i], sp.alias + (f->page + i) * GPAGE, GPAGE);
+    /* The page-table ways' changes never run short (only mprotect's may: no flight there). */
+    if (call_prot(f->writable ? MAP_RW : MAP_RO, f->page, f->n) != 0)
+        log_fatal("gallocy (page fault)", "mapping %zu fetched pages at %p failed", f->n,
+                  (void *)(sp.base + f->page * GPAGE));
+}
+
+void cache_flight_end(struct cache_flight *f)
+{
+    memset(cache_state + f->page, PS_INVALID, f->n); /* as record_clean expects them */
+    record_clean(f->page, f->n, f->home);
+    for (size_t i = 0; f->writable && i < f->n; i++)
+        add_dirty(f->page + i, f->twin[i],
+                  PS_DIRTY | (cache_state[f->page + i] & (PS_TRACKED | PS_STALE)));
+    inflight--;
+    __atomic_fetch_add(&flights_ended, 1, __ATOMIC_RELEASE);
+    if (sleepers)
+        futex_wake_all(&flights_ended);
+}
+
+void cache_flight_wait(void)
+{
+    sleep_until_a_flight_ends();
+}
+
 /* --- release ----------------------------------------------------------------------------- */
 
 static int by_page(const void *a, const void *b)
@@ -688,13 +766,13 @@ void cache_changed(size_t off, size_t len, int home)
     if (n == 1 && __atomic_load_n(slot, __ATOMIC_RELAXED) ==
                       changed_key(page, mine, __atomic_load_n(&changed_gen, __ATOMIC_SEQ_CST)))
         return;
-    futex_lock(&cache_lock);
+    cache_lock_all();
     notice_record(page, n);
     if (!mine && pagefilter_new(&stale_seen, page, n))
         add_run(&stale, &nstale, &stale_cap, page, n);
     if (n == 1)
         __atomic_store_n(slot, changed_key(page, mine, changed_gen), __ATOMIC_RELAXED);
-    futex_unlock(&cache_lock);
+    cache_unlock_all();
 }
 
 void cache_forget(size_t page, size_t n)

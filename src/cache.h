@@ -14,7 +14,14 @@
  * goes.
  *
  * Every function below except init/fini needs cache_lock held; the lock is also what the
- * fault handler takes, so a holder never touches the application view itself. */
+ * fault handler takes, so a holder never touches the application view itself.
+ *
+ * Flights: a fault that fetches a run of absent pages (page-table ways, in the faulting
+ * thread) marks them PS_BUSY and lets cache_lock go while the data comes and the pages are
+ * mapped, then takes it again to record them; so faults on different pages move their data
+ * at once.  Everybody else takes the lock with cache_lock_all, which waits until no flight is
+ * under way: a release, an acquire, a notice, a pin never meets a page half fetched, and a
+ * page mapped by a flight is in the lists before any of them looks. */
 #ifndef GALLOCY_CACHE_H
 #define GALLOCY_CACHE_H
 #include <stddef.h>
@@ -29,6 +36,7 @@ enum {
     PS_SHARED = 3,     /* own page that others cache: write-protected */
     PS_HOME_DIRTY = 4, /* own shared page written since the last release */
     PS_OWN = 5,        /* own page, plain memory */
+    PS_BUSY = 6,       /* another rank's page being fetched by a fault in flight */
     PS_KIND = 7,       /* mask of the above */
     PS_TRACKED = 8,    /* flag on PS_READ and PS_DIRTY */
     PS_STALE = 16,     /* flag on a pinned copy: an acquire dropped it meanwhile */
@@ -49,6 +57,29 @@ extern uint64_t cache_unshares;
 
 int cache_init(void);
 void cache_fini(void);
+
+/* cache_lock for everything but the fault path: taken once no flight is under way. */
+void cache_lock_all(void);
+void cache_unlock_all(void);
+
+/* A fetch of absent pages in flight (fault.c). */
+enum { CACHE_FLIGHT_MAX = 64 };
+struct cache_flight {
+    size_t page, n;
+    int home, writable;
+    unsigned char *twin[CACHE_FLIGHT_MAX]; /* for a writable run */
+};
+/* With cache_lock held, in a fault: whether the fetch of the absent run [page, page+n)
+ * (homed by home; writable: to be written) may go on without the lock.  If so (1), its pages
+ * are PS_BUSY until cache_flight_end, which must follow; else (0) nothing changed. */
+int cache_flight_begin(struct cache_flight *f, size_t page, size_t n, int home, int writable);
+/* Without cache_lock, once the data is in the alias: twins taken, the run mapped. */
+void cache_flight_map(struct cache_flight *f);
+/* With cache_lock held: the run recorded as cache_add_clean or cache_add_dirty does. */
+void cache_flight_end(struct cache_flight *f);
+/* With cache_lock held, on a PS_BUSY page: lets the lock go until some flight ends, then
+ * takes it again (the caller looks at the page anew). */
+void cache_flight_wait(void);
 
 /* Pages [page, page+n), homed by home, were just fetched: record them as clean copies,
  * readable (and announce them to the home). */

@@ -165,7 +165,7 @@ void *coalloc_alloc(size_t size, int place)
         return NULL;
     }
     size_t n = (size + GPAGE - 1) / GPAGE;
-    futex_lock(&cache_lock); /* the fault handler reads the placement records */
+    cache_lock_all(); /* the fault handler reads the placement records */
     long page = size <= sp.coalloc_size ? pagerun_alloc(&region, n, 1) : -1;
     size_t k = 0;
     while (page >= 0 && k < nrecs && recs[k].used)
@@ -182,7 +182,7 @@ void *coalloc_alloc(size_t size, int place)
         }
     }
     if (page < 0) {
-        futex_unlock(&cache_lock);
+        cache_unlock_all();
         errno = ENOMEM; /* the same on every rank: the allocator state is the same */
         return NULL;
     }
@@ -193,7 +193,7 @@ void *coalloc_alloc(size_t size, int place)
     recs[k] = (struct placement){(size_t)page, n, place, 1};
     if (k == nrecs)
         nrecs++;
-    futex_unlock(&cache_lock); /* no collective, nor registration, with it held */
+    cache_unlock_all(); /* no collective, nor registration, with it held */
     /* Other ranks address the pages this rank homes: a registering transport pins them
      * (what it pins stays pinned after a cofree, for the next allocation there). */
     size_t first, end;
@@ -201,7 +201,7 @@ void *coalloc_alloc(size_t size, int place)
     int exposed = !open || tp_expose(sp.coalloc_off + ((size_t)page + first) * GPAGE,
                                      (end - first) * GPAGE, call) == 0;
     int all = (int)rt_allreduce_min(open && exposed); /* the same answer everywhere */
-    futex_lock(&cache_lock);
+    cache_lock_all();
     if (!all) {
         recs[k].used = 0;
         if (open)
@@ -210,7 +210,7 @@ void *coalloc_alloc(size_t size, int place)
         size_t held = 0;
         for (size_t i = 0; i < nrecs; i++)
             held += recs[i].used;
-        futex_unlock(&cache_lock);
+        cache_unlock_all();
         if (!open)
             log_error(call, "this process is out of memory maps (vm.max_map_count, %zu "
                       "allocations held); free some with gallocy_cofree, or raise it (sysctl -w "
@@ -218,7 +218,7 @@ void *coalloc_alloc(size_t size, int place)
         errno = ENOMEM;
         return NULL;
     }
-    futex_unlock(&cache_lock);
+    cache_unlock_all();
     return sp.base + sp.coalloc_off + (size_t)page * GPAGE;
 }
 
@@ -253,12 +253,12 @@ void coalloc_free(void *p)
         space_off(p) % GPAGE)
         log_fatal(call, "%p is not a pointer returned by gallocy_coalloc (or it was freed)", p);
     size_t off = sp.coalloc_off + recs[k].page * GPAGE, len = recs[k].n * GPAGE;
-    futex_lock(&cache_lock);
+    cache_lock_all();
     cache_forget(off / GPAGE, recs[k].n);
     prot_region_close(off, len);
     space_discard(off, len, 1); /* home pages and cached copies: a later coalloc reads zeroes */
     recs[k].used = 0;
     pagerun_free(&region, recs[k].page, recs[k].n);
-    futex_unlock(&cache_lock);
+    cache_unlock_all();
     rt_barrier(); /* nobody reuses the range before everyone has let go of it */
 }

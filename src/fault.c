@@ -60,7 +60,7 @@ static const void *fault_pc(void *uctx)
  * there, else by the service thread. */
 static enum fault_via handler_via(const void *pc)
 {
-    return pc && tp->signal_safe && tp->signal_safe(pc) ? FAULT_VIA_TRANSPORT
+    return pc && tp->signal_safe && tp->signal_safe(pc) ? FAULT_VIA_HANDLER
                                                         : FAULT_VIA_SERVICE_THREAD;
 }
 
@@ -144,9 +144,20 @@ static void fetch(int home, size_t off, size_t len, enum fault_via via)
 }
 
 /* Fetches the invalid run of n pages from page, homed by home, as clean copies or (writable)
- * as twinned dirty ones: one transfer and one protection change. */
+ * as twinned dirty ones: one transfer and one protection change.  In a signal handler the
+ * transfer and the mapping run without cache_lock where cache_flight_begin allows (a flight,
+ * cache.h), so that threads faulting on other pages go on meanwhile. */
 static void fetch_run(size_t page, size_t n, int home, int writable, enum fault_via via)
 {
+    struct cache_flight f;
+    if (via != FAULT_VIA_TRANSPORT && cache_flight_begin(&f, page, n, home, writable)) {
+        futex_unlock(&cache_lock);
+        fetch(home, page * GPAGE, n * GPAGE, via);
+        cache_flight_map(&f);
+        futex_lock(&cache_lock);
+        cache_flight_end(&f);
+        return;
+    }
     fetch(home, page * GPAGE, n * GPAGE, via);
     if (writable)
         cache_add_dirty(page, n, home);
@@ -241,6 +252,9 @@ int fault_resolve(size_t page, int write, enum fault_via via)
             return 0;
         }
         break;
+    case PS_BUSY: /* another thread's fault is fetching it: the access is tried again after */
+        cache_flight_wait();
+        return 0;
     default: /* dirty already: another thread got here first */
         break;
     }

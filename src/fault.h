@@ -11,13 +11,17 @@
 int fault_install(void);
 void fault_uninstall(void);
 
-/* How a transfer is made: by the transport itself (any thread but a signal handler, and a
- * handler where tp->signal_safe allows it), or by the service thread for a handler. */
-enum fault_via { FAULT_VIA_SERVICE_THREAD, FAULT_VIA_TRANSPORT };
+/* Who serves a fault and how its transfers are made: a signal handler, through the service
+ * thread or (where tp->signal_safe allows it) by the transport itself; or an ordinary thread
+ * (the fault server, gallocy_prepare), by the transport itself. */
+enum fault_via { FAULT_VIA_SERVICE_THREAD, FAULT_VIA_HANDLER, FAULT_VIA_TRANSPORT };
 
 /* With cache_lock held: serves an access (write: 1, read: 0, -1 unknown, taken as a write
- * where it matters) to page.  0 when the page is now accessible for it; -1 when it is not a
- * page gallocy serves (no allocation there, or own plain memory that faulted anyway). */
+ * where it matters) to page.  0 when the page is now accessible for it (from a signal handler:
+ * or it is worth trying the access again: a fetch of absent pages lets cache_lock go while
+ * the data comes, cache.h's flights, and a fault on a page in flight waits for it); -1 when
+ * it is not a page gallocy serves (no allocation there, or own plain memory that faulted
+ * anyway). */
 int fault_resolve(size_t page, int write, enum fault_via via);
 /* With cache_lock held, from a thread that may call the transport: makes [page, page+n)
  * readable, or writable, now, with one transfer per run of pages of one home.  0, or

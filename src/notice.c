@@ -469,24 +469,24 @@ void notice_barrier(void)
 {
     if (sp.nranks == 1) {
         rt_barrier();
-        futex_lock(&cache_lock);
+        cache_lock_all();
         cache_invalidate();
-        futex_unlock(&cache_lock);
+        cache_unlock_all();
         return;
     }
     int parity = (int)(epoch & 1);
-    futex_lock(&cache_lock);
+    cache_lock_all();
     push_announcements(parity);
     uint64_t c = __atomic_load_n(count_word, __ATOMIC_RELAXED);
     memset(publishers, 0, publisher_words * sizeof *publishers);
     if (c != published_at_barrier)
         publishers[sp.rank / 64] |= 1ul << (sp.rank % 64);
     published_at_barrier = c;
-    futex_unlock(&cache_lock);
+    cache_unlock_all();
     /* The barrier itself (nobody leaves before everyone has released and announced), and
      * who has published notices since the last one: log N steps of N bits. */
     rt_allreduce_or(publishers, publisher_words);
-    futex_lock(&cache_lock);
+    cache_lock_all();
     epoch++;
     cache_invalidate(); /* untracked copies, and what this rank put or swapped itself */
     /* Pushed at the barrier before this one: protected at their homes by now. */
@@ -494,5 +494,5 @@ void notice_barrier(void)
     npushed[!parity] = 0;
     share_announced(parity);
     apply_notices(publishers);
-    futex_unlock(&cache_lock);
+    cache_unlock_all();
 }

@@ -28,13 +28,13 @@ int pin_ready(const void *p, size_t len, int write, int keep, struct pin_span *o
     size_t off_lo = lo > base ? lo - base : 0;
     size_t off_hi = hi - base < sp.range ? hi - base : sp.range;
     size_t page = off_lo / GPAGE, n = (off_hi + GPAGE - 1) / GPAGE - page;
-    futex_lock(&cache_lock);
+    cache_lock_all();
     int rc = fault_prepare(page, n, write);
     if (rc == 0 && keep) {
         cache_pin(page, n);
         *out = (struct pin_span){page, n, generation};
     }
-    futex_unlock(&cache_lock);
+    cache_unlock_all();
     return rc;
 }
 
@@ -43,9 +43,9 @@ void pin_drop(struct pin_span *s)
     if (s->n == 0 || s->generation != generation ||
         !__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE))
         return;
-    futex_lock(&cache_lock);
+    cache_lock_all();
     cache_unpin(s->page, s->n);
-    futex_unlock(&cache_lock);
+    cache_unlock_all();
     s->n = 0;
 }
 

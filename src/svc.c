@@ -1,5 +1,6 @@
-/* svc: one request slot (the fault handler holds cache_lock, so one fetch is outstanding at a
- * time) and a loop that serves it, or progresses the transport while idle. */
+/* svc: one request slot (handlers take turns at it: faults of several threads may fetch at
+ * once, cache.h's flights) and a loop that serves it, or progresses the transport while
+ * idle. */
 #include "svc.h"
 
 #include <errno.h>
@@ -25,6 +26,7 @@ static struct {
     int home;
     size_t off, len;
 } req;
+static futex_mutex_t slot; /* one request at a time */
 
 /* Polls before sleeping, after a request: faults come in bursts.  Each poll yields the core:
  * the faulting thread often shares it with this one (2 ranks on 2 cores), and a spin that
@@ -54,6 +56,7 @@ static void sleep_on(int *sleeping, uint32_t *word, uint32_t seen, long timeout_
 
 void svc_fetch(int home, size_t off, size_t len)
 {
+    futex_lock(&slot);
     req.home = home;
     req.off = off;
     req.len = len;
@@ -65,6 +68,7 @@ void svc_fetch(int home, size_t off, size_t len)
     uint32_t d;
     while ((d = __atomic_load_n(&done_seq, __ATOMIC_ACQUIRE)) != s)
         sleep_on(&fetcher_sleeping, &done_seq, d, 0);
+    futex_unlock(&slot);
 }
 
 static void *svc_main(void *arg)

@@ -8,8 +8,8 @@
 
 int svc_start(void);
 void svc_stop(void);
-/* From the fault handler, cache_lock held: reads [off, off+len) of home's region into this
- * rank's alias at the same offset, and returns when it is there. */
+/* From a fault handler: reads [off, off+len) of home's region into this rank's alias at the
+ * same offset, and returns when it is there. */
 void svc_fetch(int home, size_t off, size_t len);
 
 #endif

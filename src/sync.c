@@ -21,9 +21,9 @@
 void gallocy_release(void)
 {
     CORE_REQUIRE("gallocy_release");
-    futex_lock(&cache_lock);
+    cache_lock_all();
     cache_write_back();
-    futex_unlock(&cache_lock);
+    cache_unlock_all();
     alloc_sync(1); /* deliver frees of other ranks' blocks, apply theirs of ours */
     stats_inc(releases);
 }
@@ -31,11 +31,11 @@ void gallocy_release(void)
 void gallocy_acquire(void)
 {
     CORE_REQUIRE("gallocy_acquire");
-    futex_lock(&cache_lock);
+    cache_lock_all();
     cache_invalidate();
     notice_acquire();
     extent_forget();
-    futex_unlock(&cache_lock);
+    cache_unlock_all();
     stats_inc(acquires);
 }
 

@@ -1,5 +1,6 @@
 /* test_coherence: transparent access and lazy release consistency across ranks and threads. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,6 +237,77 @@ static void test_threads_fault_same_pages(void)
     gallocy_cofree(shared_pages);
 }
 
+/* Faults of several threads at once while another thread of the rank releases and acquires
+ * in a loop: 3 threads per rank read a constant byte of every page of a CYCLIC array and write
+ * their own bytes of every page, each in its own order, for several rounds; a fourth thread
+ * drops and writes back the cache meanwhile, so faults refetch pages other threads are
+ * fetching or writing.  Under GALLOCY_FAULTS=sigbus the fetches of different threads run at
+ * once (cache.h's flights), and a release or acquire waits for them.  Every read sees the
+ * constant and every write arrives. */
+enum { FPAGES = 48, FTHREADS = 3, FROUNDS = 4 };
+static unsigned char *flight_pages;
+static int flight_threads_done;
+
+static void *flight_fault_thread(void *a)
+{
+    int t = (int)(intptr_t)a, ok = 1;
+    int writer = me * FTHREADS + t, writers = nranks * FTHREADS;
+    for (int round = 0; round < FROUNDS; round++)
+        for (int k = 0; k < FPAGES; k++) {
+            static const int step[FTHREADS] = {1, 5, 7}; /* prime to FPAGES: every page */
+            int pg = (k * step[t] + round * 7 + me) % FPAGES;
+            unsigned char *page = flight_pages + (size_t)pg * 4096;
+            ok &= page[4095] == (unsigned char)(pg + 1);
+            for (int i = writer; i < 4095; i += writers)
+                page[i] = (unsigned char)(writer + round + 1);
+        }
+    __atomic_fetch_add(&flight_threads_done, 1, __ATOMIC_RELEASE);
+    return (void *)(intptr_t)ok;
+}
+
+static void *flight_sync_thread(void *a)
+{
+    (void)a;
+    while (__atomic_load_n(&flight_threads_done, __ATOMIC_ACQUIRE) < FTHREADS) {
+        gallocy_release();
+        gallocy_acquire();
+    }
+    return NULL;
+}
+
+static void test_flights_with_syncs(void)
+{
+    flight_pages = gallocy_coalloc(FPAGES * 4096, GALLOCY_CYCLIC);
+    for (int pg = 0; pg < FPAGES; pg++)
+        if (gallocy_home(flight_pages + pg * 4096) == me)
+            flight_pages[pg * 4096 + 4095] = (unsigned char)(pg + 1);
+    gallocy_barrier();
+    flight_threads_done = 0;
+    pthread_t th[FTHREADS + 1];
+    for (int t = 0; t < FTHREADS; t++)
+        pthread_create(&th[t], NULL, flight_fault_thread, (void *)(intptr_t)t);
+    pthread_create(&th[FTHREADS], NULL, flight_sync_thread, NULL);
+    int ok = 1;
+    for (int t = 0; t <= FTHREADS; t++) {
+        void *r;
+        pthread_join(th[t], &r);
+        ok &= t == FTHREADS || (intptr_t)r == 1;
+    }
+    gallocy_barrier();
+    int writers = nranks * FTHREADS;
+    for (int i = 0; i < FPAGES * 4096; i++) {
+        int off = i % 4096, writer = off % writers;
+        unsigned char want = (unsigned char)(off == 4095 ? i / 4096 + 1 : writer + FROUNDS);
+        if (flight_pages[i] != want && ok)
+            fprintf(stderr, "rank %d: byte %d of page %d is %d, not %d\n", me, off, i / 4096,
+                    flight_pages[i], want);
+        ok &= flight_pages[i] == want;
+    }
+    CU_ASSERT(all_true(ok));
+    gallocy_barrier();
+    gallocy_cofree(flight_pages);
+}
+
 /* A barrier with nothing dirty writes nothing back; a clean cache is dropped, not sent. */
 static void test_barrier_counts(void)
 {
@@ -309,6 +381,7 @@ void register_coherence_tests(void)
         {"write-ahead: fault count, and pages twinned but not written send nothing",
          test_write_ahead},
         {"4 threads fault the same pages", test_threads_fault_same_pages},
+        {"threads fault at once while another releases and acquires", test_flights_with_syncs},
         {"barrier costs what is cached/dirty", test_barrier_counts},
         {"pages homed on this node are copied from the home's memory", test_node_copies},
         {NULL, NULL}};
