@@ -431,7 +431,8 @@ static void fault_threads(void)
     double one = bench_median(r[0], bench_reps);
     bench_row("1", one, one);
     bench_row("2", bench_median(r[1], bench_reps), 2 * one);
-    bench_note("GALLOCY_FAULTS=%s; %zu pages per thread", gallocy_faults(), n);
+    bench_note("GALLOCY_FAULTS=%s; %zu pages per thread; rank 0 runs on cores 0 and 1, its "
+               "threads pinned one to each", gallocy_faults(), n);
 }
 
 /* Sharing that ends: rank 0 stores into every cache line of an array it homes, then
@@ -614,8 +615,20 @@ int main(int argc, char **argv)
                    "transfer and one protection change", default_way);
     }
     if (bench_wanted("fault_threads")) {
+        /* Rank 0's threads run on cores 0 and 1: the rank is given both, as a hybrid job's
+         * rank is given the cores of its threads, before gallocy starts its own threads
+         * (under uffd, a fault server per core of the rank). */
+        cpu_set_t bound, two;
+        sched_getaffinity(0, sizeof bound, &bound);
+        CPU_ZERO(&two);
+        CPU_SET(0, &two);
+        CPU_SET(1, &two);
+        if (bench_me == 0)
+            sched_setaffinity(0, sizeof two, &two); /* best effort */
         reinit("1", shared); /* a fault a page */
         fault_threads(); /* collective */
+        if (bench_me == 0)
+            sched_setaffinity(0, sizeof bound, &bound);
     }
     if (bench_wanted("sticky_sharing")) {
         reinit(pn, shared); /* the run's own settings (the tables above changed them) */

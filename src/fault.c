@@ -233,13 +233,15 @@ int fault_resolve(size_t page, int write, enum fault_via via)
             stats_inc(write_faults);
             run = stream_run(&writes, page, 1);
             n = run_of(page, stretch_end, (size_t)run, PS_INVALID);
-            fetch_run(page, n, home, 1, via);
+            /* The stream first: the next fault of the stream may come while this one's
+             * flight maps the run, before it is recorded */
             stream_took(&writes, page, n, run);
+            fetch_run(page, n, home, 1, via);
         } else {
             run = stream_run(&reads, page, (int)opt.prefetch);
             n = run_of(page, stretch_end, (size_t)run, PS_INVALID);
-            fetch_run(page, n, home, 0, via);
             stream_took(&reads, page, n, run);
+            fetch_run(page, n, home, 0, via);
         }
         return 0;
     case PS_READ:
@@ -252,17 +254,20 @@ int fault_resolve(size_t page, int write, enum fault_via via)
             return 0;
         }
         break;
-    case PS_BUSY: /* another thread's fault is fetching it: the access is tried again after */
+    case PS_BUSY: /* another fault is fetching it: wait for that, then look again (a
+                   * handler's access is simply tried again) */
         cache_flight_wait();
-        return 0;
+        return via == FAULT_VIA_SERVER ? fault_resolve(page, write, via) : 0;
     default: /* dirty already: another thread got here first */
         break;
     }
     /* Accessible by its state: another thread served it first, or (in the page-table ways)
-     * the kernel dropped the entry; give it the protection its state says (which, for the
-     * fault server, also wakes the faulting thread). */
+     * the kernel dropped the entry; give it the protection its state says.  A fault server
+     * also wakes the faulting thread: making a page read-only again wakes nobody. */
     if (prot_way != PROT_WAY_MPROTECT)
         cache_enforce(page);
+    if (via == FAULT_VIA_SERVER)
+        prot_wake(page * GPAGE, GPAGE);
     return 0;
 }
 

@@ -12,9 +12,15 @@ int fault_install(void);
 void fault_uninstall(void);
 
 /* Who serves a fault and how its transfers are made: a signal handler, through the service
- * thread or (where tp->signal_safe allows it) by the transport itself; or an ordinary thread
- * (the fault server, gallocy_prepare), by the transport itself. */
-enum fault_via { FAULT_VIA_SERVICE_THREAD, FAULT_VIA_HANDLER, FAULT_VIA_TRANSPORT };
+ * thread or (where tp->signal_safe allows it) by the transport itself; a fault server thread
+ * (uffd way), by the transport; any other thread (gallocy_prepare, under cache_lock_all), by
+ * the transport.  All but the last fetch absent pages in flights (cache.h). */
+enum fault_via {
+    FAULT_VIA_SERVICE_THREAD,
+    FAULT_VIA_HANDLER,
+    FAULT_VIA_SERVER,
+    FAULT_VIA_TRANSPORT,
+};
 
 /* With cache_lock held: serves an access (write: 1, read: 0, -1 unknown, taken as a write
  * where it matters) to page.  0 when the page is now accessible for it (from a signal handler:

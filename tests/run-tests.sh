@@ -95,6 +95,10 @@ else
     echo "=== skip test_gallocy, 4 ranks, GALLOCY_FAULTS=sigbus GALLOCY_NODE_SHARED=0: this" \
          "kernel lacks sigbus (gallocy-info: faults)"
 fi
+# Ranks free to run on both cores: under uffd a fault server per core, and threads' faults
+# served at once (mpirun binds 1 or 2 ranks to a core each, so the runs above have one).
+run "test_gallocy coherence mpi syscalls, 2 ranks unbound" 900 \
+    "$MPIRUN" -np 2 --bind-to none "$dir/test_gallocy" coherence mpi syscalls
 # MPI calls and system calls on global memory with every page through the transport, at 4.
 run "test_gallocy mpi syscalls, 4 ranks, GALLOCY_NODE_SHARED=0" 900 \
     env GALLOCY_NODE_SHARED=0 "$MPIRUN" -x GALLOCY_NODE_SHARED -np 4 "$dir/test_gallocy" mpi syscalls

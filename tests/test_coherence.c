@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "suites.h"
 
@@ -268,9 +269,13 @@ static void *flight_fault_thread(void *a)
 static void *flight_sync_thread(void *a)
 {
     (void)a;
+    /* A pause between rounds, as a thread that polls does some work between acquires: an
+     * acquire drops every copy not yet confirmed by a barrier, and one in a tight loop can
+     * drop a page again before the thread that faulted on it retries its access. */
     while (__atomic_load_n(&flight_threads_done, __ATOMIC_ACQUIRE) < FTHREADS) {
         gallocy_release();
         gallocy_acquire();
+        usleep(100);
     }
     return NULL;
 }
