@@ -16,10 +16,10 @@
  * Every function below except init/fini needs cache_lock held; the lock is also what the
  * fault handler takes, so a holder never touches the application view itself.
  *
- * Flights: a fault that fetches a run of absent pages (page-table ways, in the faulting
- * thread) marks them PS_BUSY and lets cache_lock go while the data comes and the pages are
- * mapped, then takes it again to record them; so faults on different pages move their data
- * at once.  Everybody else takes the lock with cache_lock_all, which waits until no flight is
+ * Flights: a fault that fetches a run of absent pages (page-table ways: a SIGBUS handler in
+ * the faulting thread, or a fault server) marks them PS_BUSY and lets cache_lock go while the
+ * data comes and the pages are mapped, then takes it again to record them; so faults on
+ * different pages move their data at once.  Everybody else takes the lock with cache_lock_all, which waits until no flight is
  * under way: a release, an acquire, a notice, a pin never meets a page half fetched, and a
  * page mapped by a flight is in the lists before any of them looks. */
 #ifndef GALLOCY_CACHE_H

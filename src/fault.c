@@ -5,9 +5,11 @@
  * the home is on this node (node.c); else the handler makes the transfer itself when the
  * transport says it may (tp->signal_safe: under MPI, when the thread was not inside MPI), and
  * otherwise hands it to the service thread (svc_fetch), at the cost of two thread switches.
- * The fault server (uffd way) and gallocy_prepare run in ordinary threads and call the
- * transport themselves.  Everything else is the cache's bookkeeping and protection
- * changes, under cache_lock so that threads faulting on the same pages at once see one fetch.
+ * The fault servers (uffd way) and gallocy_prepare run in ordinary threads and call the
+ * transport themselves.  Everything else is the cache's bookkeeping and protection changes,
+ * under cache_lock so that threads faulting on the same pages at once see one fetch; but the
+ * fetch of a run of absent pages lets the lock go while its data comes (cache.h's flights),
+ * so that faults on other pages go on meanwhile.
  */
 #include "fault.h"
 
@@ -144,9 +146,9 @@ static void fetch(int home, size_t off, size_t len, enum fault_via via)
 }
 
 /* Fetches the invalid run of n pages from page, homed by home, as clean copies or (writable)
- * as twinned dirty ones: one transfer and one protection change.  In a signal handler the
- * transfer and the mapping run without cache_lock where cache_flight_begin allows (a flight,
- * cache.h), so that threads faulting on other pages go on meanwhile. */
+ * as twinned dirty ones: one transfer and one protection change.  In a signal handler or a
+ * fault server the transfer and the mapping run without cache_lock where cache_flight_begin
+ * allows (a flight, cache.h), so that threads faulting on other pages go on meanwhile. */
 static void fetch_run(size_t page, size_t n, int home, int writable, enum fault_via via)
 {
     struct cache_flight f;
