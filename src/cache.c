@@ -369,8 +369,7 @@ static int sleepers;           /* threads asleep on flights_ended (counted under
                                   so that an ending flight wakes them only when there are) */
 static uint32_t flights_ended; /* futex word: moves at every flight's end */
 
-/* With cache_lock held: lets it go until a flight ends, then takes it again. */
-static void sleep_until_a_flight_ends(void)
+void cache_flight_wait(void)
 {
     sleepers++;
     uint32_t seen = __atomic_load_n(&flights_ended, __ATOMIC_ACQUIRE);
@@ -385,7 +384,7 @@ void cache_lock_all(void)
     futex_lock(&cache_lock);
     while (inflight > 0) {
         draining++; /* no flight begins meanwhile: faults keep the lock as before */
-        sleep_until_a_flight_ends();
+        cache_flight_wait();
         draining--;
     }
 }
@@ -423,8 +422,7 @@ void cache_flight_map(struct cache_flight *f)
 
 void cache_flight_end(struct cache_flight *f)
 {
-    memset(cache_state + f->page, PS_INVALID, f->n); /* as record_clean expects them */
-    record_clean(f->page, f->n, f->home);
+    record_clean(f->page, f->n, f->home); /* PS_BUSY becomes a copy's state */
     for (size_t i = 0; f->writable && i < f->n; i++)
         add_dirty(f->page + i, f->twin[i],
                   PS_DIRTY | (cache_state[f->page + i] & (PS_TRACKED | PS_STALE)));
@@ -432,11 +430,6 @@ void cache_flight_end(struct cache_flight *f)
     __atomic_fetch_add(&flights_ended, 1, __ATOMIC_RELEASE);
     if (sleepers)
         futex_wake_all(&flights_ended);
-}
-
-void cache_flight_wait(void)
-{
-    sleep_until_a_flight_ends();
 }
 
 /* --- release ----------------------------------------------------------------------------- */

@@ -77,8 +77,8 @@ int cache_flight_begin(struct cache_flight *f, size_t page, size_t n, int home, 
 void cache_flight_map(struct cache_flight *f);
 /* With cache_lock held: the run recorded as cache_add_clean or cache_add_dirty does. */
 void cache_flight_end(struct cache_flight *f);
-/* With cache_lock held, on a PS_BUSY page: lets the lock go until some flight ends, then
- * takes it again (the caller looks at the page anew). */
+/* With cache_lock held (on a PS_BUSY page, or waiting for cache_lock_all): lets the lock go
+ * until some flight ends, then takes it again (the caller looks anew). */
 void cache_flight_wait(void);
 
 /* Pages [page, page+n), homed by home, were just fetched: record them as clean copies,

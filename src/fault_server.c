@@ -63,8 +63,6 @@ static void *fault_server_main(void *arg)
             log_fatal("gallocy (page fault)", "waiting on the userfaultfd failed: %s",
                       strerror(errno));
         }
-        if (n == 0)
-            continue;
         if (ev.data.fd == stop_fd)
             break;
         /* One message at a time: a thread has one fault outstanding, so several messages
@@ -105,7 +103,8 @@ int fault_server_start(void)
     stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (stop_fd < 0)
         return -errno;
-    int want = processors() < MAX_SERVERS ? processors() : MAX_SERVERS;
+    int want = processors();
+    want = want < MAX_SERVERS ? want : MAX_SERVERS;
     sigset_t all, old;
     sigfillset(&all);
     /* The application's signals go to its own threads, never to these.  Their CPU binding is
