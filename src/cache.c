@@ -29,7 +29,10 @@ struct run {
 struct dirty {
     size_t page;
     unsigned char *twin;  /* NULL for an own home-dirty page: it is written in place */
-    unsigned char *fresh; /* during a write back of a pinned page: its snapshot */
+    unsigned char *fresh; /* during a write back of a pinned or kept page: its snapshot */
+    uint8_t keep;         /* a kept copy (below): stays writable, refreshed at acquires */
+    uint8_t idle;         /* write backs in a row that found a kept copy unchanged */
+    uint8_t changed;      /* the current write back found a change to send */
 };
 
 /* Arrays grow with mremap and twins come from mmap'd chunks: the fault handler adds to both,
@@ -42,13 +45,31 @@ static struct run *stale; /* changed by this rank's puts and atomics: dropped at
 static size_t nstale, stale_cap;
 static struct pagefilter stale_seen; /* pages in stale, mostly */
 static size_t tracked_lo = SIZE_MAX, tracked_hi; /* pages holding every tracked copy */
-/* Per own shared page: releases that noticed a change since a reader last announced it.  At
- * UNSHARE_AFTER the readers only refetch it after each notice, never keep it, so protecting
- * it costs its home a fault, a twin and a compare every epoch for nothing: the home stops
- * (notice.c, "Sharing ends"), and an announcement protects it again. */
-static uint8_t *share_age;
+/* Per page, counting releases (saturating at 255); own pages and other ranks' never share a
+ * page, so one array serves both:
+ *  - an own shared page: releases that noticed a change since a reader last announced it.  At
+ *    UNSHARE_AFTER the readers only refetch it after each notice, never keep it, so protecting
+ *    it costs its home a fault, a twin and a compare every epoch for nothing: the home stops
+ *    (notice.c, "Sharing ends"), and an announcement protects it again.
+ *  - a copy: releases that sent a change of it.  At KEEP_AFTER it becomes a kept copy. */
+static uint8_t *age;
 uint64_t cache_unshares;
 enum { UNSHARE_AFTER = 3 };
+
+/* Kept copies: a copy that this rank changes release after release (a counter or a queue
+ * head under a lock) would otherwise cost, every critical section, a drop at the acquire, a
+ * read fault and a fetch, a write fault and a twin, and a write-protection at the release:
+ * four page-table changes for a few bytes.  Once changed in KEEP_AFTER releases, a copy
+ * stays in the dirty list, writable: a release diffs a snapshot of it against its twin and
+ * sends the change (as for a pinned page), and an acquire, instead of dropping it, reads the
+ * home's page and writes the bytes that differ from the twin (what other ranks changed since)
+ * into both the copy and its twin.  Bytes this rank's threads write meanwhile differ from the
+ * twin only on this side, so a refresh never overwrites them.  A refresh is always as fresh
+ * as a drop and a refetch, so kept copies need no notices and are never tracked.  At most
+ * KEEP_MAX are kept (each costs a transfer at every acquire); one left unchanged by KEEP_IDLE
+ * write backs in a row becomes an ordinary copy again (an acquire's write back counts: a
+ * page written in every critical section is found unchanged at every acquire). */
+enum { KEEP_AFTER = 2, KEEP_MAX = 32, KEEP_IDLE = 8 };
 static void *twin_free; /* free list of page-sized twins, linked through their first word */
 
 enum { TWIN_CHUNK_PAGES = 64 };
@@ -125,16 +146,16 @@ int cache_init(void)
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     pins = mmap(NULL, npages * sizeof *pins, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    share_age = mmap(NULL, npages, PROT_READ | PROT_WRITE,
+    age = mmap(NULL, npages, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (cache_state == MAP_FAILED || pins == MAP_FAILED || share_age == MAP_FAILED) {
+    if (cache_state == MAP_FAILED || pins == MAP_FAILED || age == MAP_FAILED) {
         if (cache_state != MAP_FAILED)
             munmap(cache_state, npages);
         if (pins != MAP_FAILED)
             munmap(pins, npages * sizeof *pins);
-        if (share_age != MAP_FAILED)
-            munmap(share_age, npages);
-        cache_state = share_age = NULL;
+        if (age != MAP_FAILED)
+            munmap(age, npages);
+        cache_state = age = NULL;
         pins = NULL;
         return -ENOMEM;
     }
@@ -151,9 +172,9 @@ void cache_fini(void)
         munmap(cache_state, npages_all());
     if (pins)
         munmap(pins, npages_all() * sizeof *pins);
-    if (share_age)
-        munmap(share_age, npages_all());
-    share_age = NULL;
+    if (age)
+        munmap(age, npages_all());
+    age = NULL;
     vec_free(runs, runs_cap, sizeof *runs);
     vec_free(dirty, dirty_cap, sizeof *dirty);
     vec_free(stale, stale_cap, sizeof *stale);
@@ -290,7 +311,7 @@ static void add_dirty(size_t page, unsigned char *twin, uint8_t state)
 {
     if (ndirty == dirty_cap)
         dirty = vec_grow(dirty, &dirty_cap, sizeof *dirty, "page-cache bookkeeping");
-    dirty[ndirty++] = (struct dirty){page, twin, NULL};
+    dirty[ndirty++] = (struct dirty){.page = page, .twin = twin};
     cache_state[page] = state;
 }
 
@@ -481,15 +502,15 @@ static void put_run(size_t roff, size_t len, void *arg)
 }
 
 /* Diffs the dirty page d against its twin into the puts of c; 1 when something changed.  A
- * pinned page is diffed from a snapshot (MPI or the kernel may still be writing it), which
- * becomes its twin once the puts are done. */
+ * pinned or kept page is diffed from a snapshot (MPI, the kernel or a thread may still be
+ * writing it: it stays writable), which becomes its twin once the puts are done. */
 static int diff_page(struct dirty *d, struct put_ctx *c)
 {
     size_t off = d->page * GPAGE;
     c->home = space_home(off);
     c->off = off;
     c->src = sp.alias + off;
-    if (pins[d->page]) {
+    if (pins[d->page] || d->keep) {
         d->fresh = twin_alloc();
         memcpy(d->fresh, sp.alias + off, GPAGE);
         c->src = (const char *)d->fresh;
@@ -497,9 +518,10 @@ static int diff_page(struct dirty *d, struct put_ctx *c)
     return diff_runs(d->twin, (const unsigned char *)c->src, GPAGE, put_run, c) > 0;
 }
 
-/* Collects the pages a write back unshares into runs (in page order), each made writable
- * with one protection change; page SIZE_MAX ends the last. */
-static void unshared_run(struct run *r, size_t page)
+/* Collects the pages a write back makes writable again (own pages unshared, copies kept) into
+ * runs (in page order), each made writable with one protection change; page SIZE_MAX ends the
+ * last. */
+static void writable_run(struct run *r, size_t page)
 {
     if (r->n && page == r->page + r->n) {
         r->n++;
@@ -519,6 +541,18 @@ void cache_write_back(void)
     }
     /* struct dirty starts with its page number, so by_page sorts both arrays. */
     qsort(dirty, ndirty, sizeof *dirty, by_page);
+    /* Kept copies left unchanged too long are written back as ordinary copies, and end clean
+     * (in the list of untracked copies, which the next acquire drops). */
+    size_t nkeep = 0;
+    for (size_t i = 0; i < ndirty; i++) {
+        struct dirty *d = &dirty[i];
+        if (d->keep && d->idle >= KEEP_IDLE && !pins[d->page]) {
+            d->keep = 0;
+            age[d->page] = 0;
+            add_run(&runs, &nruns, &runs_cap, d->page, 1);
+        }
+        nkeep += d->keep;
+    }
     /* Write-protect first, in runs of adjacent pages: a thread still writing faults and waits
      * for cache_lock, so the diff below sees a stable page.  Pinned pages stay writable.
      * When the mprotect way runs out of memory maps even after shedding (dirty copies
@@ -528,12 +562,13 @@ void cache_write_back(void)
      * absent with a page's pin count says what became of it. */
     int absent = 0;
     for (size_t i = 0; i < ndirty;) {
-        if (pins[dirty[i].page]) {
+        if (pins[dirty[i].page] || dirty[i].keep) {
             i++;
             continue;
         }
         size_t j = i + 1;
-        while (j < ndirty && dirty[j].page == dirty[j - 1].page + 1 && !pins[dirty[j].page])
+        while (j < ndirty && dirty[j].page == dirty[j - 1].page + 1 && !pins[dirty[j].page] &&
+               !dirty[j].keep)
             j++;
         if (!absent && protect_or_shed(MAKE_RO, dirty[i].page, j - i) != 0) {
             log_verbose(1, "write back: out of memory maps (vm.max_map_count); the unpinned of "
@@ -548,7 +583,7 @@ void cache_write_back(void)
     }
     size_t pages = 0;
     struct put_ctx c = {.run_home = -1};
-    struct run unshared = {0, 0};
+    struct run writable = {0, 0};
     for (size_t i = 0; i < ndirty; i++) {
         uint8_t *st = &cache_state[dirty[i].page];
         if ((*st & PS_KIND) == PS_HOME_DIRTY) { /* own page, written in place */
@@ -561,12 +596,12 @@ void cache_write_back(void)
             const unsigned char *t = dirty[i].twin;
             size_t pg = dirty[i].page;
             int changed = !t || memcmp(t, sp.alias + pg * GPAGE, GPAGE) != 0;
-            if (changed && !pins[pg] && !absent && share_age[pg] + 1 >= UNSHARE_AFTER)
+            if (changed && !pins[pg] && !absent && age[pg] + 1 >= UNSHARE_AFTER)
                 notice_record_unshare(pg, 1); /* and made plain below */
             else if (changed)
                 notice_record(pg, 1);
-            if (changed && share_age[pg] < UNSHARE_AFTER)
-                share_age[pg]++;
+            if (changed && age[pg] < UNSHARE_AFTER)
+                age[pg]++;
             uint8_t idle = (uint8_t)((*st & PS_IDLE) + PS_IDLE_ONE);
             *st = (uint8_t)(*st & ~PS_HISTORY) |
                   (changed ? PS_WRITTEN : idle == PS_IDLE ? 0 : PS_WRITTEN | idle);
@@ -576,6 +611,11 @@ void cache_write_back(void)
         if (changed)
             notice_record(dirty[i].page, 1);
         pages += changed;
+        dirty[i].changed = (uint8_t)changed;
+        if (dirty[i].keep)
+            dirty[i].idle = changed ? 0 : (uint8_t)(dirty[i].idle + (dirty[i].idle < 255));
+        else if (changed && age[dirty[i].page] < 255)
+            age[dirty[i].page]++;
     }
     put_pending(&c);
     if (c.puts)
@@ -590,10 +630,10 @@ void cache_write_back(void)
             d.twin = NULL;
             if (pins[d.page]) {
                 dirty[kept++] = d; /* stays writable, noticed at every release */
-            } else if (!absent && share_age[d.page] >= UNSHARE_AFTER) {
+            } else if (!absent && age[d.page] >= UNSHARE_AFTER) {
                 *st = PS_OWN; /* unshared: plain memory again, writable */
-                share_age[d.page] = 0;
-                unshared_run(&unshared, d.page);
+                age[d.page] = 0;
+                writable_run(&writable, d.page);
                 stats_inc(pages_unshared);
                 __atomic_store_n(&cache_unshares, cache_unshares + 1, __ATOMIC_RELEASE);
             } else { /* write-protected again, or absent (then mapped again when touched) */
@@ -601,12 +641,23 @@ void cache_write_back(void)
             }
             continue;
         }
-        if (pins[d.page]) { /* stays dirty (writable), against what was just sent */
+        if (pins[d.page] || d.keep) { /* stays dirty (writable), against what was just sent */
             if (d.twin) {
                 twin_release(d.twin);
                 d.twin = d.fresh;
                 d.fresh = NULL;
             }
+            dirty[kept++] = d;
+        } else if (!absent && d.changed && age[d.page] >= KEEP_AFTER && nkeep < KEEP_MAX) {
+            /* Kept from now on: write-protected above, so the page is what was sent */
+            memcpy(d.twin, sp.alias + d.page * GPAGE, GPAGE);
+            d.keep = 1;
+            d.idle = 0;
+            nkeep++;
+            cache_tracked -= (*st & PS_TRACKED) != 0; /* refreshed, never tracked */
+            *st = PS_DIRTY | (*st & PS_STALE);
+            writable_run(&writable, d.page);
+            stats_inc(pages_kept);
             dirty[kept++] = d;
         } else if (absent) { /* dropped for want of maps (above) */
             if (d.twin)
@@ -618,7 +669,7 @@ void cache_write_back(void)
             *st = PS_READ | (*st & (PS_TRACKED | PS_STALE));
         }
     }
-    unshared_run(&unshared, SIZE_MAX); /* the last run */
+    writable_run(&writable, SIZE_MAX); /* the last run */
     ndirty = kept;
     notice_publish();
     stats_add(pages_written_back, pages);
@@ -650,7 +701,7 @@ static size_t drop_clean(size_t page, size_t n, int tracked_too)
             i++;
             continue;
         }
-        if (pins[i] || (s & PS_KIND) == PS_DIRTY) { /* after a write back, only pinned */
+        if (pins[i] || (s & PS_KIND) == PS_DIRTY) { /* after a write back: pinned, kept */
             if (pins[i])
                 cache_state[i] |= PS_STALE;
             i++;
@@ -686,6 +737,51 @@ size_t cache_drop_tracked(void)
     return tracked_hi > tracked_lo ? drop_clean(tracked_lo, tracked_hi - tracked_lo, 1) : 0;
 }
 
+/* Writes the bytes where the home's page differs from the twin into the copy and the twin. */
+struct merge_ctx {
+    unsigned char *copy, *twin;
+    const unsigned char *home;
+    size_t bytes;
+};
+
+static void merge_run(size_t off, size_t len, void *arg)
+{
+    struct merge_ctx *m = arg;
+    memcpy(m->copy + off, m->home + off, len);
+    memcpy(m->twin + off, m->home + off, len);
+    m->bytes += len;
+}
+
+/* Acquire: the kept copies (not pinned: a pinned one is marked stale by the drops instead)
+ * brought up to date from their homes, one transfer each and one completion for all. */
+static void refresh_kept(void)
+{
+    unsigned char *home[KEEP_MAX];
+    size_t at[KEEP_MAX], n = 0;
+    for (size_t i = 0; i < ndirty && n < KEEP_MAX; i++) {
+        size_t off = dirty[i].page * GPAGE;
+        if (!dirty[i].keep || pins[dirty[i].page])
+            continue;
+        home[n] = twin_alloc();
+        at[n++] = i;
+        tp->get(home[n - 1], space_home(off), off, GPAGE);
+    }
+    if (n == 0)
+        return;
+    tp->flush(TP_ALL_RANKS);
+    struct merge_ctx m = {0};
+    for (size_t k = 0; k < n; k++) {
+        struct dirty *d = &dirty[at[k]];
+        m.copy = (unsigned char *)sp.alias + d->page * GPAGE;
+        m.twin = d->twin;
+        m.home = home[k];
+        diff_runs(d->twin, home[k], GPAGE, merge_run, &m);
+        twin_release(home[k]);
+    }
+    stats_add(pages_refreshed, n);
+    stats_add(bytes_refreshed, m.bytes);
+}
+
 void cache_invalidate(void)
 {
     cache_write_back(); /* also moves changed_gen: before the stale list is emptied below */
@@ -705,6 +801,7 @@ void cache_invalidate(void)
         drop_clean(stale[i].page, stale[i].n, 1);
     nstale = 0;
     pagefilter_clear(&stale_seen);
+    refresh_kept(); /* instead of drops: they are dirty, which drop_clean leaves */
 }
 
 /* --- home side --------------------------------------------------------------------------- */
@@ -723,7 +820,7 @@ size_t cache_share_home(size_t page, size_t n)
             i = stop > i ? stop : i + 1;
             continue;
         }
-        memset(share_age + i, 0, stop - i); /* a reader keeps it again */
+        memset(age + i, 0, stop - i); /* a reader keeps it again */
         while (i < stop) {
             uint8_t k = cache_state[i] & PS_KIND;
             if (k == PS_INVALID) { /* not mapped yet: its first touch maps it shared */
@@ -802,6 +899,7 @@ void cache_forget(size_t page, size_t n)
         cache_tracked -= (cache_state[i] & PS_TRACKED) != 0;
     memset(cache_state + page, PS_INVALID, n);
     memset(pins + page, 0, n * sizeof *pins);
+    memset(age + page, 0, n);
     notice_forget(page, n);
 }
 

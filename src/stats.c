@@ -33,13 +33,13 @@ void stats_print(void)
         "bytes_fetched %lu pages_fetched_on_node %lu fetches_handed_off %lu pages_written_back %lu "
         "bytes_written_back %lu diff_runs %lu "
         "invalidations %lu stale_drops %lu write_notices %lu pages_shared %lu pages_unshared %lu "
-        "home_write_faults %lu protection_changes %lu acquires %lu releases %lu barriers %lu "
+        "home_write_faults %lu pages_kept %lu pages_refreshed %lu bytes_refreshed %lu protection_changes %lu acquires %lu releases %lu barriers %lu "
         "locks %lu remote_frees_sent %lu remote_frees_drained %lu remote_free_batches %lu "
         "bytes_registered %lu connections %lu bytes_in_use %lu bytes_held %lu bytes_trimmed %lu superblocks",
         sp.rank, s.read_faults, s.write_faults, s.pages_fetched, s.bytes_fetched,
         s.pages_fetched_on_node, s.fetches_handed_off, s.pages_written_back, s.bytes_written_back, s.diff_runs,
         s.invalidations, s.stale_drops,
-        s.write_notices, s.pages_shared, s.pages_unshared, s.home_write_faults,
+        s.write_notices, s.pages_shared, s.pages_unshared, s.home_write_faults, s.pages_kept, s.pages_refreshed, s.bytes_refreshed,
         s.protection_changes, s.acquires, s.releases, s.barriers, s.locks, s.remote_frees_sent,
         s.remote_frees_drained, s.remote_free_batches, s.bytes_registered, s.connections,
         s.bytes_in_use, s.bytes_held,
