@@ -1,6 +1,7 @@
 /* test_sync: locks, atomics, explicit get/put. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -216,6 +217,129 @@ static void test_get_put(void)
     free(dst);
 }
 
+/* --- lock handover: kept copies (cache.c) ------------------------------------------------ */
+
+enum { KEEP_ROUNDS = 200, KEEP_WARM = 10 };
+
+/* A copy changed in every critical section stays mapped: after the first rounds, a rank
+ * whose counter lives on another rank's page takes no fault at all; each acquire brings its
+ * copy up to date in place instead.  The total is exact. */
+static void test_handover_kept_copy(void)
+{
+    gallocy_lock_t *l = gallocy_coalloc(4096, 0);
+    uint64_t *c = gallocy_coalloc(4096, nranks - 1);
+    gallocy_barrier();
+    gallocy_stats_t a = {0}, b;
+    for (int i = 0; i < KEEP_ROUNDS; i++) {
+        if (i == KEEP_WARM)
+            gallocy_stats(&a);
+        gallocy_lock(l);
+        (*c)++;
+        gallocy_unlock(l);
+    }
+    gallocy_stats(&b);
+    gallocy_barrier();
+    CU_ASSERT_EQUAL(*c, (uint64_t)nranks * KEEP_ROUNDS);
+    if (me != nranks - 1) {
+        CU_ASSERT(b.pages_kept >= 1);
+        CU_ASSERT_EQUAL(b.read_faults - a.read_faults, 0);
+        CU_ASSERT_EQUAL(b.write_faults - a.write_faults, 0);
+        /* one at each lock (the barrier's acquire is after b) */
+        CU_ASSERT(b.pages_refreshed - a.pages_refreshed >= KEEP_ROUNDS - KEEP_WARM);
+    }
+    /* Left unwritten, the copy goes back to an ordinary one: acquires stop refreshing it,
+     * and the next read fetches it. */
+    for (int i = 0; i < 8; i++) {
+        gallocy_lock(l);
+        gallocy_unlock(l);
+    }
+    gallocy_stats(&a);
+    for (int i = 0; i < 4; i++) {
+        gallocy_lock(l);
+        gallocy_unlock(l);
+    }
+    gallocy_stats(&b);
+    CU_ASSERT_EQUAL(b.pages_refreshed - a.pages_refreshed, 0);
+    gallocy_lock(l);
+    CU_ASSERT_EQUAL(*c, (uint64_t)nranks * KEEP_ROUNDS);
+    gallocy_unlock(l);
+    gallocy_stats(&a);
+    if (me != nranks - 1)
+        CU_ASSERT_EQUAL(a.read_faults - b.read_faults, 1);
+    gallocy_barrier();
+    gallocy_cofree(c);
+    gallocy_cofree(l);
+}
+
+/* One page homed on the last rank: each rank's counter, changed under the lock, and each
+ * rank's mark, written by a second thread without it (its own bytes: false sharing). */
+struct kept_page {
+    uint64_t counter[64];
+    volatile uint64_t mark[64];
+};
+static struct kept_page *kp;
+static int mark_errors, marks_stop;
+enum { MARK_ROUNDS = 1000 };
+
+/* Writes its rank's mark, a new value each time, reading each back for a while, until told
+ * to stop: a refresh that wrote more than what other ranks changed would put back under it
+ * the mark the home had (the one the acquire's write back had just sent) when the mark was
+ * written between that write back and the refresh. */
+static void *write_marks(void *arg)
+{
+    uint64_t *last = arg;
+    uint64_t i = 0;
+    while (!__atomic_load_n(&marks_stop, __ATOMIC_ACQUIRE)) {
+        kp->mark[me] = ++i;
+        for (int k = 0; k < 256; k++) /* held a while: the window is between two transfers */
+            if (kp->mark[me] != i) {
+                mark_errors++;
+                break;
+            }
+        if (i % 16 == 0)
+            sched_yield(); /* ranks may outnumber cores: their progress needs them too */
+    }
+    *last = i;
+    return NULL;
+}
+
+static void test_handover_refresh_keeps_own_writes(void)
+{
+    CU_ASSERT_FATAL(nranks <= 64);
+    gallocy_lock_t *l = gallocy_coalloc(4096, 0);
+    kp = gallocy_coalloc(sizeof *kp, nranks - 1);
+    gallocy_barrier();
+    uint64_t mine = 0;
+    for (int i = 0; i < 3; i++, mine++) { /* changed in releases in a row: kept */
+        gallocy_lock(l);
+        kp->counter[me]++;
+        gallocy_unlock(l);
+    }
+    mark_errors = marks_stop = 0;
+    uint64_t last_mark = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, write_marks, &last_mark);
+    for (int i = 0; i < MARK_ROUNDS; i++, mine++) { /* acquires (refreshes) meanwhile */
+        gallocy_lock(l);
+        kp->counter[me]++;
+        gallocy_unlock(l);
+    }
+    __atomic_store_n(&marks_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(mark_errors, 0);
+    gallocy_barrier();
+    uint64_t *all = malloc(2 * (size_t)nranks * sizeof *all), pair[2] = {mine, last_mark};
+    MPI_Allgather(pair, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, test_comm);
+    int ok = 1;
+    for (int r = 0; r < nranks; r++)
+        ok &= kp->counter[r] == all[2 * r] && kp->mark[r] == all[2 * r + 1];
+    CU_ASSERT(all_true(ok));
+    free(all);
+    gallocy_barrier();
+    gallocy_cofree(kp);
+    gallocy_cofree(l);
+}
+
 void register_sync_tests(void)
 {
     static const struct cm_test tests[] = {
@@ -226,6 +350,10 @@ void register_sync_tests(void)
         {"explicit get/put across homes", test_get_put},
         {"gallocy_transport names the transport in use", test_transport_name},
         {"atomics and locks complete while their home computes", test_progress_while_home_computes},
+        {"lock handover: a copy changed in every critical section is kept, not refetched",
+         test_handover_kept_copy},
+        {"lock handover: a refresh keeps what other threads write meanwhile",
+         test_handover_refresh_keeps_own_writes},
         {NULL, NULL}};
     CM_ADD_SUITE("sync", tests);
 }
