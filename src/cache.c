@@ -511,6 +511,10 @@ static int diff_page(struct dirty *d, struct put_ctx *c)
     c->off = off;
     c->src = sp.alias + off;
     if (pins[d->page] || d->keep) {
+        /* Unchanged (a kept copy at an acquire, mostly): no snapshot, the twin stays; a
+         * write after this compare differs from it at the next write back */
+        if (memcmp(d->twin, sp.alias + off, GPAGE) == 0)
+            return 0;
         d->fresh = twin_alloc();
         memcpy(d->fresh, sp.alias + off, GPAGE);
         c->src = (const char *)d->fresh;
@@ -642,7 +646,7 @@ void cache_write_back(void)
             continue;
         }
         if (pins[d.page] || d.keep) { /* stays dirty (writable), against what was just sent */
-            if (d.twin) {
+            if (d.fresh) { /* else unchanged: the twin stays */
                 twin_release(d.twin);
                 d.twin = d.fresh;
                 d.fresh = NULL;
