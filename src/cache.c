@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "diff.h"
 #include "log.h"
@@ -389,15 +391,36 @@ static int draining;           /* cache_lock_all callers waiting for them (cache
 static int sleepers;           /* threads asleep on flights_ended (counted under cache_lock,
                                   so that an ending flight wakes them only when there are) */
 static uint32_t flights_ended; /* futex word: moves at every flight's end */
+static struct cache_flight *flying; /* the flights under way (cache_lock) */
+static int flight_warned;
+
+/* Under cache_lock, after CACHE_FLIGHT_WARN_S with no flight ending: once per process. */
+static void warn_flights_stuck(void)
+{
+    char homes[96];
+    int at = 0;
+    for (struct cache_flight *f = flying; f && at < (int)sizeof homes - 12; f = f->next)
+        at += snprintf(homes + at, sizeof homes - (size_t)at, "%s%d", at ? ", " : "", f->home);
+    log_error("gallocy (page fault)", "no fetch of pages in flight has finished in %d s (%d "
+              "under way, from rank(s) %s): a rank may have died, or stopped answering its "
+              "transport; still waiting", CACHE_FLIGHT_WARN_S, inflight, at ? homes : "?");
+    flight_warned = 1;
+}
 
 void cache_flight_wait(void)
 {
     sleepers++;
     uint32_t seen = __atomic_load_n(&flights_ended, __ATOMIC_ACQUIRE);
     futex_unlock(&cache_lock);
-    futex_wait(&flights_ended, seen, 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    futex_wait(&flights_ended, seen, CACHE_FLIGHT_WARN_S * 1000000000L);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     futex_lock(&cache_lock);
     sleepers--;
+    if (!flight_warned && t1.tv_sec - t0.tv_sec >= CACHE_FLIGHT_WARN_S && inflight > 0 &&
+        __atomic_load_n(&flights_ended, __ATOMIC_ACQUIRE) == seen)
+        warn_flights_stuck();
 }
 
 void cache_lock_all(void)
@@ -428,6 +451,8 @@ int cache_flight_begin(struct cache_flight *f, size_t page, size_t n, int home, 
         f->twin[i] = twin_alloc();
     memset(cache_state + page, PS_BUSY, n);
     inflight++;
+    f->next = flying;
+    flying = f;
     return 1;
 }
 
@@ -448,6 +473,11 @@ void cache_flight_end(struct cache_flight *f)
         add_dirty(f->page + i, f->twin[i],
                   PS_DIRTY | (cache_state[f->page + i] & (PS_TRACKED | PS_STALE)));
     inflight--;
+    for (struct cache_flight **p = &flying; *p; p = &(*p)->next)
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
     __atomic_fetch_add(&flights_ended, 1, __ATOMIC_RELEASE);
     if (sleepers)
         futex_wake_all(&flights_ended);

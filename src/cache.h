@@ -67,6 +67,7 @@ enum { CACHE_FLIGHT_MAX = 64 };
 struct cache_flight {
     size_t page, n;
     int home, writable;
+    struct cache_flight *next; /* the flights under way, for a wait that lasts too long */
     unsigned char *twin[CACHE_FLIGHT_MAX]; /* for a writable run */
 };
 /* With cache_lock held, in a fault: whether the fetch of the absent run [page, page+n)
@@ -78,7 +79,10 @@ void cache_flight_map(struct cache_flight *f);
 /* With cache_lock held: the run recorded as cache_add_clean or cache_add_dirty does. */
 void cache_flight_end(struct cache_flight *f);
 /* With cache_lock held (on a PS_BUSY page, or waiting for cache_lock_all): lets the lock go
- * until some flight ends, then takes it again (the caller looks anew). */
+ * until some flight ends, then takes it again (the caller looks anew).  A wait of
+ * CACHE_FLIGHT_WARN_S with no flight ending says so, naming the homes being read (a rank
+ * that died or stopped answering); the wait goes on, as the transport decides what fails. */
+enum { CACHE_FLIGHT_WARN_S = 60 };
 void cache_flight_wait(void);
 
 /* Pages [page, page+n), homed by home, were just fetched: record them as clean copies,
