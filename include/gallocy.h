@@ -215,8 +215,9 @@ typedef struct {
     uint64_t pages_unshared;   /* of those, unprotected again: changed at every release, and
                                   only refetched, never kept, by their readers */
     uint64_t home_write_faults; /* faults on own shared pages (their writes become notices) */
-    uint64_t pages_kept;       /* copies this rank changed in 2 releases, kept writable since:
-                                  a release diffs them, an acquire refreshes them in place */
+    uint64_t pages_kept;       /* copies this rank changed in 2 releases, or fetched in 2
+                                  critical sections, kept writable since: a release diffs
+                                  them, an acquire refreshes them in place */
     uint64_t pages_refreshed;  /* kept copies brought up to date at acquires (not dropped) */
     uint64_t bytes_refreshed;  /* bytes of them that other ranks had changed */
     uint64_t protection_changes; /* mprotect calls */

@@ -53,8 +53,15 @@ static size_t tracked_lo = SIZE_MAX, tracked_hi; /* pages holding every tracked 
  *    UNSHARE_AFTER the readers only refetch it after each notice, never keep it, so protecting
  *    it costs its home a fault, a twin and a compare every epoch for nothing: the home stops
  *    (notice.c, "Sharing ends"), and an announcement protects it again.
- *  - a copy: releases that sent a change of it.  At KEEP_AFTER it becomes a kept copy. */
+ *  - a copy: AGE_COUNT, releases that sent a change of it (at KEEP_AFTER it becomes a kept
+ *    copy), and two flags: AGE_FETCHED_IN_SECTION, its last fetch came while this rank held
+ *    a lock; AGE_DROPPED_IN_SECTION, an acquire dropped it after such a fetch.  A copy
+ *    fetched in a critical section again after that is read under the lock time after time:
+ *    the next acquire keeps it instead of dropping it. */
 static uint8_t *age;
+enum { AGE_COUNT = 63, AGE_DROPPED_IN_SECTION = 64, AGE_FETCHED_IN_SECTION = 128 };
+static int locks_held; /* cache_locks_held */
+static int fetched_in_section; /* since the last acquire: a copy with AGE_FETCHED_IN_SECTION */
 uint64_t cache_unshares;
 enum { UNSHARE_AFTER = 3 };
 
@@ -67,10 +74,12 @@ enum { UNSHARE_AFTER = 3 };
  * home's page and writes the bytes that differ from the twin (what other ranks changed since)
  * into both the copy and its twin.  Bytes this rank's threads write meanwhile differ from the
  * twin only on this side, so a refresh never overwrites them.  A refresh is always as fresh
- * as a drop and a refetch, so kept copies need no notices and are never tracked.  At most
- * KEEP_MAX are kept (each costs a transfer at every acquire); one left unchanged by KEEP_IDLE
- * write backs in a row becomes an ordinary copy again (an acquire's write back counts: a
- * page written in every critical section is found unchanged at every acquire). */
+ * as a drop and a refetch, so kept copies need no notices and are never tracked.  A copy
+ * read, not written, in critical sections is kept too, once refetched in one after an
+ * acquire dropped it (keep_section_reads).  At most KEEP_MAX are kept (each costs a transfer
+ * at every acquire); one that neither this rank nor another changed in KEEP_IDLE write
+ * backs in a row becomes an ordinary copy again (an acquire's write back counts: a page
+ * written in every critical section is found unchanged at every acquire). */
 enum { KEEP_AFTER = 2, KEEP_MAX = 32, KEEP_IDLE = 8 };
 static void *twin_free; /* free list of page-sized twins, linked through their first word */
 
@@ -298,9 +307,19 @@ static void record_clean(size_t page, size_t n, int home)
         } else {
             memset(cache_state + page + i, PS_READ, j - i);
             add_run(&runs, &nruns, &runs_cap, page + i, j - i);
+            int in_section = __atomic_load_n(&locks_held, __ATOMIC_RELAXED) > 0;
+            fetched_in_section |= in_section;
+            for (size_t p = page + i; p < page + j; p++)
+                age[p] = in_section ? (uint8_t)(age[p] | AGE_FETCHED_IN_SECTION)
+                                    : (uint8_t)(age[p] & ~AGE_FETCHED_IN_SECTION);
         }
         i = j;
     }
+}
+
+void cache_locks_held(int delta)
+{
+    __atomic_fetch_add(&locks_held, delta, __ATOMIC_RELAXED);
 }
 
 void cache_add_clean(size_t page, size_t n, int home)
@@ -582,7 +601,7 @@ void cache_write_back(void)
         struct dirty *d = &dirty[i];
         if (d->keep && d->idle >= KEEP_IDLE && !pins[d->page]) {
             d->keep = 0;
-            age[d->page] = 0;
+            age[d->page] = AGE_DROPPED_IN_SECTION; /* fetched again in a section: kept again */
             add_run(&runs, &nruns, &runs_cap, d->page, 1);
         }
         nkeep += d->keep;
@@ -648,7 +667,7 @@ void cache_write_back(void)
         dirty[i].changed = (uint8_t)changed;
         if (dirty[i].keep)
             dirty[i].idle = changed ? 0 : (uint8_t)(dirty[i].idle + (dirty[i].idle < 255));
-        else if (changed && age[dirty[i].page] < 255)
+        else if (changed && (age[dirty[i].page] & AGE_COUNT) < AGE_COUNT)
             age[dirty[i].page]++;
     }
     put_pending(&c);
@@ -682,7 +701,8 @@ void cache_write_back(void)
                 d.fresh = NULL;
             }
             dirty[kept++] = d;
-        } else if (!absent && d.changed && age[d.page] >= KEEP_AFTER && nkeep < KEEP_MAX) {
+        } else if (!absent && d.changed && (age[d.page] & AGE_COUNT) >= KEEP_AFTER &&
+                   nkeep < KEEP_MAX) {
             /* Kept from now on: write-protected above, so the page is what was sent */
             memcpy(d.twin, sp.alias + d.page * GPAGE, GPAGE);
             d.keep = 1;
@@ -786,6 +806,37 @@ static void merge_run(size_t off, size_t len, void *arg)
     m->bytes += len;
 }
 
+/* Acquire, before the untracked copies are dropped: one fetched in a critical section again
+ * after an acquire dropped such a fetch is kept instead, while there is room (twinned,
+ * writable, and refreshed below with the others).  Any other fetched in a section is marked
+ * as dropped. */
+static void keep_section_reads(void)
+{
+    if (!fetched_in_section)
+        return;
+    fetched_in_section = 0;
+    size_t nkeep = 0;
+    for (size_t i = 0; i < ndirty; i++)
+        nkeep += dirty[i].keep;
+    for (size_t r = 0; r < nruns; r++)
+        for (size_t p = runs[r].page; p < runs[r].page + runs[r].n; p++) {
+            if (!(age[p] & AGE_FETCHED_IN_SECTION) || cache_state[p] != PS_READ || pins[p])
+                continue;
+            if (!(age[p] & AGE_DROPPED_IN_SECTION) || nkeep >= KEEP_MAX) {
+                age[p] = (uint8_t)((age[p] & ~AGE_FETCHED_IN_SECTION) | AGE_DROPPED_IN_SECTION);
+                continue;
+            }
+            unsigned char *t = twin_alloc();
+            memcpy(t, sp.alias + p * GPAGE, GPAGE);
+            add_dirty(p, t, PS_DIRTY);
+            dirty[ndirty - 1].keep = 1;
+            protect(MAKE_RW, p, 1);
+            age[p] &= AGE_COUNT;
+            nkeep++;
+            stats_inc(pages_kept);
+        }
+}
+
 /* Acquire: the kept copies (not pinned: a pinned one is marked stale by the drops instead)
  * brought up to date from their homes, one transfer each and one completion for all. */
 static void refresh_kept(void)
@@ -809,7 +860,8 @@ static void refresh_kept(void)
         m.copy = (unsigned char *)sp.alias + d->page * GPAGE;
         m.twin = d->twin;
         m.home = home[k];
-        diff_runs(d->twin, home[k], GPAGE, merge_run, &m);
+        if (diff_runs(d->twin, home[k], GPAGE, merge_run, &m))
+            d->idle = 0; /* others change it: still worth keeping */
         twin_release(home[k]);
     }
     stats_add(pages_refreshed, n);
@@ -819,6 +871,7 @@ static void refresh_kept(void)
 void cache_invalidate(void)
 {
     cache_write_back(); /* also moves changed_gen: before the stale list is emptied below */
+    keep_section_reads();
     qsort(runs, nruns, sizeof *runs, by_page);
     for (size_t i = 0; i < nruns;) {
         size_t start = runs[i].page, end = runs[i].page + runs[i].n, j = i + 1;

@@ -127,6 +127,10 @@ size_t cache_share_home(size_t page, size_t n);
  * transfer, a seq_cst fence after a copy): a page recorded in this release's generation is not
  * recorded again, without cache_lock. */
 void cache_changed(size_t off, size_t len, int home);
+/* This rank took (+1) or gave back (-1) a lock: copies fetched while it holds one are read
+ * in critical sections, and may be kept across acquires (cache.c, "Kept copies").  Any
+ * thread, without cache_lock. */
+void cache_locks_held(int delta);
 /* Forget pages [page, page+n) without writing anything back (their memory is being freed). */
 void cache_forget(size_t page, size_t n);
 /* Pins [page, page+n) (made ready by the caller in the same hold of cache_lock) / unpins

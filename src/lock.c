@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "cache.h"
 #include "core.h"
 #include "futex.h"
 #include "gallocy.h"
@@ -49,6 +50,7 @@ static void note_taken(uint64_t off)
         held = vec_grow(held, &held_cap, sizeof *held, "the locks this rank holds");
     held[nheld++] = (struct held){.off = off, .thread = pthread_self()};
     pthread_mutex_unlock(&held_mutex);
+    cache_locks_held(1);
 }
 
 /* Fatal when the calling thread already holds the lock at off: it would wait for itself. */
@@ -144,6 +146,8 @@ void gallocy_unlock(gallocy_lock_t *l)
     if (i >= 0)
         held[i] = held[--nheld];
     pthread_mutex_unlock(&held_mutex);
+    if (i >= 0)
+        cache_locks_held(-1);
     if (i < 0)
         log_fatal("gallocy_unlock", "the lock at %p is not held by this rank (a second unlock, "
                   "or an unlock without gallocy_lock): giving it would break it for every "
