@@ -251,6 +251,7 @@ static struct tp_ops mpi_ops = {
     .compare_swap = mpi_compare_swap,
     .progress = mpi_progress,
     .poll_while_spinning = 1,
+    .atomics_need_target = 1,
     .signal_safe = mpi_signal_safe,
     .fini = mpi_fini,
 };

@@ -16,6 +16,7 @@
 #include "futex.h"
 #include "gallocy.h"
 #include "log.h"
+#include "space.h"
 #include "stats.h"
 #include "sync.h"
 #include "transport.h"
@@ -77,11 +78,12 @@ static double seconds_since(const struct timespec *t0)
  * contended lock of bench_sync took 3.3 us a pair when every poll yielded). */
 #define SPIN_S 5e-6
 
-/* Between two polls of a lock: first a short spin, then yields, then sleeps that grow, so
- * that a long wait leaves the core to others (the holder may share it). */
-static void wait_a_bit(int *round, const struct timespec *t0)
+/* Between two polls of a lock: first a short spin (unless spin is 0), then yields, then
+ * sleeps that grow, so that a long wait leaves the core to others (the holder may share
+ * it). */
+static void wait_a_bit(int *round, const struct timespec *t0, int spin)
 {
-    if (*round == 0 && seconds_since(t0) < SPIN_S) {
+    if (spin && *round == 0 && seconds_since(t0) < SPIN_S) {
         for (int i = 0; i < 16; i++)
             futex_relax();
         return;
@@ -106,8 +108,12 @@ void gallocy_lock(gallocy_lock_t *l)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t serving;
+    /* A lock homed here whose other users' atomics need this rank's progress: the service
+     * thread must get the core between polls (contended through MPI, a lock and increment
+     * took 32 us a pair with the spin, 25 without). */
+    int spin = home != sp.rank || !tp->atomics_need_target;
     while ((serving = tp->fetch_add(home, off + 8, 0)) != ticket) {
-        wait_a_bit(&round, &t0);
+        wait_a_bit(&round, &t0, spin);
         if (!warned && (round & 255) == 0 && seconds_since(&t0) > LOCK_WAIT_WARN_S) {
             log_error("gallocy_lock", "has waited %d s for the lock at %p (home rank %d; "
                       "%llu holder or waiter(s) ahead): a rank may hold it and never unlock, "

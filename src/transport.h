@@ -39,6 +39,11 @@ struct tp_ops {
     /* 1: progress is a cheap poll, worth calling on each spin after a fetch as well (mpi);
      * 0: once per idle tick (verbs: it is a system call). */
     int poll_while_spinning;
+    /* 1: other ranks' atomics on this rank's words complete only when this rank drives
+     * progress (its service thread, mpi): a thread waiting on one of its own words (a lock
+     * homed here) yields at once, so that the waiters' polls and the holder's unlock get
+     * through, rather than spin. */
+    int atomics_need_target;
     /* Makes [off, off+len) of an on-demand range addressable by the other ranks; what is
      * exposed stays so.  0, or -1 with why (the numbers and the fix).  NULL: everything is
      * addressable from the start. */

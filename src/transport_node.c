@@ -79,5 +79,6 @@ const struct tp_ops *tp_node_layer(const struct tp_ops *b)
     layer.fetch_add = layer_fetch_add;
     layer.compare_swap = layer_compare_swap;
     layer.progress = layer_progress;
+    layer.atomics_need_target = !node_cpu_atomics && b->atomics_need_target;
     return &layer;
 }
