@@ -3,7 +3,9 @@
 #define GALLOCY_LOG_H
 
 void log_set_rank(int rank);
-/* "gallocy: rank R: CALL: message" on stderr. Usable from the fault handler (no malloc). */
+/* "gallocy: rank R: CALL: message" on stderr, in one write.  It allocates nothing, but it
+ * formats with vsnprintf, which POSIX does not list as async-signal-safe: the fault path uses
+ * it only for messages that end the job or happen once. */
 void log_error(const char *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Like log_error for GALLOCY_VERBOSE >= level. */
 void log_verbose(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -4,8 +4,11 @@
  * Per block: a state byte (1 = allocated) and a link.  Freed blocks wait in one of two lists
  * threaded through the links: the owner's local list (only the owning thread touches it), or
  * the thread-free list, a lock-free stack other threads push on, which the owner takes whole
- * (sb_collect).  A free flips the state byte with one atomic exchange, so a double free is
- * caught at once, by whichever thread makes it, before any list is touched. */
+ * (sb_collect).  A free by another thread flips the state byte with one atomic exchange, so
+ * a double free is caught at once, by whichever thread makes it, before any list is
+ * touched; the owning thread's fast path tests and clears it with a plain load and store
+ * (heap.h, heap_free_fast_at), which a double free racing with the first on another thread
+ * can slip past. */
 #ifndef GALLOCY_SUPERBLOCK_H
 #define GALLOCY_SUPERBLOCK_H
 #include <stddef.h>
