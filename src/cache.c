@@ -47,7 +47,7 @@ static struct run *stale; /* changed by this rank's puts and atomics: dropped at
 static size_t nstale, stale_cap;
 static struct pagefilter stale_seen; /* pages in stale, mostly */
 static size_t tracked_lo = SIZE_MAX, tracked_hi; /* pages holding every tracked copy */
-/* Per page, counting releases (saturating at 255); own pages and other ranks' never share a
+/* Per page, counting releases (saturating); own pages and other ranks' never share a
  * page, so one array serves both:
  *  - an own shared page: releases that noticed a change since a reader last announced it.  At
  *    UNSHARE_AFTER the readers only refetch it after each notice, never keep it, so protecting
