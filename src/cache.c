@@ -144,6 +144,25 @@ static unsigned char *twin_alloc(void)
     return t;
 }
 
+/* Kept copies in the dirty list now (at most KEEP_MAX). */
+static size_t count_kept(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ndirty; i++)
+        n += dirty[i].keep;
+    return n;
+}
+
+/* The dirty copy d (twinned against what its home has, writable or made so by the caller)
+ * is kept from now on. */
+static void start_keeping(struct dirty *d)
+{
+    d->keep = 1;
+    d->idle = 0;
+    age[d->page] &= AGE_COUNT;
+    stats_inc(pages_kept);
+}
+
 static void twin_release(unsigned char *t)
 {
     *(void **)t = twin_free;
@@ -596,7 +615,6 @@ void cache_write_back(void)
     qsort(dirty, ndirty, sizeof *dirty, by_page);
     /* Kept copies left unchanged too long are written back as ordinary copies, and end clean
      * (in the list of untracked copies, which the next acquire drops). */
-    size_t nkeep = 0;
     for (size_t i = 0; i < ndirty; i++) {
         struct dirty *d = &dirty[i];
         if (d->keep && d->idle >= KEEP_IDLE && !pins[d->page]) {
@@ -604,8 +622,8 @@ void cache_write_back(void)
             age[d->page] = AGE_DROPPED_IN_SECTION; /* fetched again in a section: kept again */
             add_run(&runs, &nruns, &runs_cap, d->page, 1);
         }
-        nkeep += d->keep;
     }
+    size_t nkeep = count_kept();
     /* Write-protect first, in runs of adjacent pages: a thread still writing faults and waits
      * for cache_lock, so the diff below sees a stable page.  Pinned pages stay writable.
      * When the mprotect way runs out of memory maps even after shedding (dirty copies
@@ -705,13 +723,11 @@ void cache_write_back(void)
                    nkeep < KEEP_MAX) {
             /* Kept from now on: write-protected above, so the page is what was sent */
             memcpy(d.twin, sp.alias + d.page * GPAGE, GPAGE);
-            d.keep = 1;
-            d.idle = 0;
+            start_keeping(&d);
             nkeep++;
             cache_tracked -= (*st & PS_TRACKED) != 0; /* refreshed, never tracked */
             *st = PS_DIRTY | (*st & PS_STALE);
             writable_run(&writable, d.page);
-            stats_inc(pages_kept);
             dirty[kept++] = d;
         } else if (absent) { /* dropped for want of maps (above) */
             if (d.twin)
@@ -815,9 +831,7 @@ static void keep_section_reads(void)
     if (!fetched_in_section)
         return;
     fetched_in_section = 0;
-    size_t nkeep = 0;
-    for (size_t i = 0; i < ndirty; i++)
-        nkeep += dirty[i].keep;
+    size_t nkeep = count_kept();
     for (size_t r = 0; r < nruns; r++)
         for (size_t p = runs[r].page; p < runs[r].page + runs[r].n; p++) {
             if (!(age[p] & AGE_FETCHED_IN_SECTION) || cache_state[p] != PS_READ || pins[p])
@@ -829,11 +843,9 @@ static void keep_section_reads(void)
             unsigned char *t = twin_alloc();
             memcpy(t, sp.alias + p * GPAGE, GPAGE);
             add_dirty(p, t, PS_DIRTY);
-            dirty[ndirty - 1].keep = 1;
+            start_keeping(&dirty[ndirty - 1]);
             protect(MAKE_RW, p, 1);
-            age[p] &= AGE_COUNT;
             nkeep++;
-            stats_inc(pages_kept);
         }
 }
 
@@ -843,17 +855,22 @@ static void refresh_kept(void)
 {
     unsigned char *home[KEEP_MAX];
     size_t at[KEEP_MAX], n = 0;
+    enum { NO_HOME = -2 }; /* not TP_ALL_RANKS */
+    int flush_home = NO_HOME; /* the one home read, or TP_ALL_RANKS (one rank's flush is
+                                 cheaper) */
     for (size_t i = 0; i < ndirty && n < KEEP_MAX; i++) {
         size_t off = dirty[i].page * GPAGE;
         if (!dirty[i].keep || pins[dirty[i].page])
             continue;
+        int h = space_home(off);
         home[n] = twin_alloc();
         at[n++] = i;
-        tp->get(home[n - 1], space_home(off), off, GPAGE);
+        tp->get(home[n - 1], h, off, GPAGE);
+        flush_home = flush_home == NO_HOME || flush_home == h ? h : TP_ALL_RANKS;
     }
     if (n == 0)
         return;
-    tp->flush(TP_ALL_RANKS);
+    tp->flush(flush_home);
     struct merge_ctx m = {0};
     for (size_t k = 0; k < n; k++) {
         struct dirty *d = &dirty[at[k]];
