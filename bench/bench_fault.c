@@ -18,7 +18,9 @@
  *   prepare     gallocy_prepare of the cold array (whole, and a page per call, for reading;
  *               whole for writing, then a release), per page; baseline as read_fault
  *   fault_ways  the prefetch-1 read and write faults under each GALLOCY_FAULTS way the
- *               machine allows (uffd, sigbus, mprotect), same baselines
+ *               machine allows (uffd, sigbus, mprotect), same baselines; and the uffd way's
+ *               read fault against its own floor (fault_ways_uffd): a bare userfaultfd fault
+ *               (raw_uffd.h) plus one raw 4 KiB get
  *   random_access  every rank: random read-modify-writes of 8-byte words with plain loads
  *               and stores over a CYCLIC array of the same size, then gallocy_barrier,
  *               updates/s per rank, by way; baseline: the same loop over private memory
@@ -38,6 +40,7 @@
 
 #include "common.h"
 #include "raw.h"
+#include "raw_uffd.h"
 
 enum { PAGE = 4096 };
 
@@ -139,14 +142,17 @@ static void measure(struct figures *f)
 
 struct baselines {
     double bare_fault, get4k, put4k, seq_get_mbs, put_all_mbs; /* us, us, us, MB/s, MB/s */
+    double bare_uffd_fault; /* us; negative (an errno) where userfaultfd is not allowed */
 };
 
 static void measure_baselines(struct baselines *b)
 {
-    double f[32], g[32], p[32], s[32], m[32];
+    double f[32], u[32], g[32], p[32], s[32], m[32];
     for (int k = 0; k < bench_reps; k++) {
         if (bench_me == 0) {
             f[k] = raw_bare_fault(pages) * 1e6;
+            u[k] = raw_bare_uffd_fault(pages);
+            u[k] = u[k] < 0 ? u[k] : u[k] * 1e6;
             double t0 = bench_now();
             for (size_t i = 0; i < pages; i++)
                 raw_get(local + i * PAGE, 1, i * PAGE, PAGE);
@@ -167,6 +173,7 @@ static void measure_baselines(struct baselines *b)
     }
     if (bench_me == 0) {
         b->bare_fault = bench_median(f, bench_reps);
+        b->bare_uffd_fault = bench_median(u, bench_reps);
         b->get4k = bench_median(g, bench_reps);
         b->put4k = bench_median(p, bench_reps);
         b->seq_get_mbs = bench_median(s, bench_reps);
@@ -223,7 +230,7 @@ static void rows(const char *path, int prefetch, const struct figures *with,
 /* --- the ways of catching faults (GALLOCY_FAULTS), random access, gallocy_prepare --- */
 
 static const char *const ways[] = {"uffd", "sigbus", "mprotect"};
-enum { NWAYS = 3 };
+enum { WAY_UFFD = 0, NWAYS = 3 }; /* ways[WAY_UFFD] is "uffd" */
 struct way_figures {
     int ran;                /* the way is available here */
     double read, write;     /* us per page, prefetch 1 */
@@ -310,6 +317,20 @@ static void way_rows(const struct way_figures *w, const char *path, const struct
             bench_row(row, w[i].read, b->bare_fault + b->get4k);
             snprintf(row, sizeof row, "%s write%s", ways[i], path);
             bench_row(row, w[i].write, 2 * b->bare_fault + b->put4k);
+        }
+        /* The uffd way's faults pass through the kernel's hand-off to a fault server and
+         * back, which a signal's round trip does not: its floor is a bare uffd fault. */
+        if (w[WAY_UFFD].ran && b->bare_uffd_fault > 0) {
+            bench_table("fault_ways_uffd", "the uffd way's read fault (prefetch 1) against its "
+                        "own floor: a bare userfaultfd fault served by a thread", "Way", "us",
+                        "bare uffd fault+4K get", 0);
+            snprintf(row, sizeof row, "uffd read%s", path);
+            bench_row(row, w[WAY_UFFD].read, b->bare_uffd_fault + b->get4k);
+            bench_note("bare uffd fault %.2f us, bare SIGSEGV fault %.2f us (%.2fx), raw 4 KiB "
+                       "get %.2f us", b->bare_uffd_fault, b->bare_fault,
+                       b->bare_uffd_fault / b->bare_fault, b->get4k);
+        } else if (w[WAY_UFFD].ran) {
+            bench_note("fault_ways_uffd: skipped: the bare uffd fault is not allowed here");
         }
     }
     if (bench_wanted("random_access")) {

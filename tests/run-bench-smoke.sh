@@ -26,8 +26,8 @@ verdict "bench: bench/run finishes (status $rc)" $rc
 csv="$out/results.csv"
 for t in get_lat put_lat get_bw put_bw atomic_lat heap_lat node_lat node_offset get_lat_transport \
          get_bw_transport put_lat_transport atomic_lat_transport gups \
-         read_fault seq_read write_fault memset_bw prepare fault_ways random_access fault_threads \
-         sticky_sharing teardown \
+         read_fault seq_read write_fault memset_bw prepare fault_ways fault_ways_uffd random_access \
+         fault_threads sticky_sharing teardown \
          mpi_own mpi_remote mpi_cold \
          barrier barrier_cached lock busy_target lock_increment pairs threadtest threadtest_scaling larson \
          larson_scaling remote-free jacobi; do
