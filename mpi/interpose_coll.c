@@ -1,8 +1,8 @@
 /* interpose_coll: collectives on global memory (see interpose.h).  One function per
  * collective says which buffers this rank's MPI reads and writes (by root, MPI_IN_PLACE and
  * intercommunicator roles); the blocking call and its nonblocking twin both use it. */
-#include "core.h"
 #include "interpose.h"
+#include "lifecycle.h"
 
 /* This rank in a rooted collective: the root, another member, or (intercommunicator, root
  * MPI_PROC_NULL) not taking part. */
@@ -17,7 +17,7 @@ static enum role role_of(MPI_Comm comm, int root)
 
 static int on(void)
 {
-    return __atomic_load_n(&core_ready, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE);
 }
 
 static int my_rank(MPI_Comm comm)

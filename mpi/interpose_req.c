@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
 #include "interpose.h"
+#include "lifecycle.h"
 #include "log.h"
 
 _Static_assert(sizeof(MPI_Request) <= sizeof(uint64_t), "a request handle fits a u64");
@@ -44,7 +44,7 @@ void ip_buf(struct ip_pins *p, const void *buf, MPI_Count count, MPI_Datatype dt
 {
     const char *lo;
     size_t len;
-    if (__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE) && span_of(buf, count, dt, &lo, &len))
+    if (__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) && span_of(buf, count, dt, &lo, &len))
         ip_bytes(p, lo, len, write);
 }
 
@@ -65,7 +65,7 @@ void ip_bufv(struct ip_pins *p, const void *buf, const int *counts, const int *d
              MPI_Datatype dt, int write)
 {
     MPI_Aint lb, extent;
-    if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE) || buf == MPI_IN_PLACE || !counts ||
+    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) || buf == MPI_IN_PLACE || !counts ||
         !displs || PMPI_Type_get_extent(dt, &lb, &extent) != MPI_SUCCESS)
         return;
     const char *lo = NULL, *hi = NULL;
@@ -78,7 +78,7 @@ void ip_bufv(struct ip_pins *p, const void *buf, const int *counts, const int *d
 void ip_bufw(struct ip_pins *p, const void *buf, const int *counts, const int *displs, int n,
              const MPI_Datatype *dts, int write)
 {
-    if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE) || buf == MPI_IN_PLACE || !counts ||
+    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) || buf == MPI_IN_PLACE || !counts ||
         !displs || !dts)
         return;
     const char *lo = NULL, *hi = NULL;
@@ -233,7 +233,7 @@ void ip_persistent(int rc, const MPI_Request *req, const void *buf, MPI_Count co
     const char *lo;
     size_t len;
     if (rc != MPI_SUCCESS || !req || *req == MPI_REQUEST_NULL ||
-        !__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE) || !span_of(buf, count, dt, &lo, &len))
+        !__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) || !span_of(buf, count, dt, &lo, &len))
         return;
     /* The span, not the datatype: the program may free the type before it starts. */
     pthread_mutex_lock(&lock);

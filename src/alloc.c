@@ -12,9 +12,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core.h"
 #include "extent.h"
 #include "heap.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "options.h"
 #include "remote_free.h"
@@ -73,7 +73,7 @@ static void *retry(int cls, size_t size, size_t align_pages)
 
 void *alloc_malloc_slow(size_t size)
 {
-    CORE_REQUIRE("gallocy_malloc");
+    LIFECYCLE_REQUIRE("gallocy_malloc");
     remote_free_poll();
     if (size <= SC_MAX) {
         void *p = heap_malloc(sc_of(size));
@@ -143,7 +143,7 @@ static int home_of(const void *p, const char *call)
 
 void alloc_free_slow(void *p, const char *call)
 {
-    CORE_REQUIRE(call);
+    LIFECYCLE_REQUIRE(call);
     size_t off = alloc_seg_off(p);
     if (off < sp.heap_size)
         alloc_free_mine(off, call, p, -1);

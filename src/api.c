@@ -6,9 +6,9 @@
 
 #include "alloc.h"
 #include "coalloc.h"
-#include "core.h"
 #include "extent.h"
 #include "gallocy.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "space.h"
 
@@ -19,7 +19,7 @@ void *gallocy_malloc(size_t size)
 
 void *gallocy_calloc(size_t n, size_t size)
 {
-    CORE_REQUIRE("gallocy_calloc");
+    LIFECYCLE_REQUIRE("gallocy_calloc");
     if (size && n > SIZE_MAX / size) {
         log_error("gallocy_calloc", "%zu elements of %zu bytes overflow size_t; returning NULL",
                   n, size);
@@ -34,7 +34,7 @@ void *gallocy_calloc(size_t n, size_t size)
 
 void *gallocy_realloc(void *p, size_t size)
 {
-    CORE_REQUIRE("gallocy_realloc");
+    LIFECYCLE_REQUIRE("gallocy_realloc");
     if (!p)
         return alloc_malloc(size);
     if (size == 0) {
@@ -46,7 +46,7 @@ void *gallocy_realloc(void *p, size_t size)
 
 void *gallocy_aligned_alloc(size_t alignment, size_t size)
 {
-    CORE_REQUIRE("gallocy_aligned_alloc");
+    LIFECYCLE_REQUIRE("gallocy_aligned_alloc");
     return alloc_aligned(alignment, size);
 }
 
@@ -58,7 +58,7 @@ void gallocy_free(void *p)
 
 size_t gallocy_usable_size(const void *p)
 {
-    CORE_REQUIRE("gallocy_usable_size");
+    LIFECYCLE_REQUIRE("gallocy_usable_size");
     if (!p)
         return 0;
     if (space_contains(p) && space_off(p) >= sp.coalloc_off)
@@ -68,20 +68,20 @@ size_t gallocy_usable_size(const void *p)
 
 void *gallocy_coalloc(size_t size, int place)
 {
-    CORE_REQUIRE("gallocy_coalloc");
+    LIFECYCLE_REQUIRE("gallocy_coalloc");
     return coalloc_alloc(size, place);
 }
 
 void gallocy_cofree(void *p)
 {
-    CORE_REQUIRE("gallocy_cofree");
+    LIFECYCLE_REQUIRE("gallocy_cofree");
     coalloc_free(p);
     extent_forget(); /* memos of its bounds */
 }
 
 int gallocy_home(const void *p)
 {
-    if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE) || !space_contains(p))
+    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) || !space_contains(p))
         return -1;
     return space_home(space_off(p));
 }

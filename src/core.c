@@ -15,6 +15,7 @@
 #include "fault.h"
 #include "fault_server.h"
 #include "gallocy.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "meta.h"
 #include "node.h"
@@ -28,33 +29,6 @@
 #include "stats.h"
 #include "svc.h"
 #include "transport.h"
-
-int core_ready;
-int core_in_forked_child;
-
-static void in_child(void)
-{
-    if (!__atomic_load_n(&core_ready, __ATOMIC_RELAXED))
-        return;
-    core_in_forked_child = 1;
-    __atomic_store_n(&core_ready, 0, __ATOMIC_RELAXED);
-    log_in_forked_child();
-}
-
-static void watch_fork(void)
-{
-    pthread_atfork(NULL, NULL, in_child);
-}
-
-_Noreturn void core_not_ready(const char *call)
-{
-    if (core_in_forked_child)
-        log_fatal(call, "called in a child made by fork: gallocy's heap and service belong to "
-                  "the parent; a child may exec, or work on its own memory");
-    log_fatal(call, "called before gallocy_init (or after gallocy_finalize): call "
-              "MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) and then "
-              "gallocy_init(MPI_COMM_WORLD) first");
-}
 
 /* One verdict for all ranks: a rank that fails alone must not leave the others waiting in
  * the next collective. */
@@ -146,7 +120,7 @@ static int check_options_agree(void)
 
 void core_fini(void)
 {
-    __atomic_store_n(&core_ready, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&lifecycle_up, 0, __ATOMIC_RELEASE);
     fault_server_stop();
     svc_stop();
     tp_fini();
@@ -163,15 +137,14 @@ void core_fini(void)
 
 void core_abandon(void)
 {
-    __atomic_store_n(&core_ready, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&lifecycle_up, 0, __ATOMIC_RELEASE);
     fault_server_stop();
     svc_stop();
 }
 
 int core_init(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, watch_fork);
+    lifecycle_watch_fork();
     log_set_rank(rt_rank());
     stats_reset();
     pin_new_generation();
@@ -237,6 +210,6 @@ int core_init(void)
         return rc;
     }
     rt_barrier();
-    __atomic_store_n(&core_ready, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&lifecycle_up, 1, __ATOMIC_RELEASE);
     return 0;
 }

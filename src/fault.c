@@ -20,7 +20,7 @@
 #include <ucontext.h>
 
 #include "cache.h"
-#include "core.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "node.h"
 #include "options.h"
@@ -317,8 +317,8 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
         errno = saved_errno;
         return;
     }
-    if (!__atomic_load_n(&core_ready, __ATOMIC_ACQUIRE)) {
-        log_error(NULL, "access to global memory at %p %s", addr, core_in_forked_child ?
+    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE)) {
+        log_error(NULL, "access to global memory at %p %s", addr, lifecycle_in_forked_child ?
                   "in a child made by fork: the child inherits none of gallocy's memory" :
                   "outside gallocy_init..gallocy_finalize");
         chain(previous, sig, si, uctx);

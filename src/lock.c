@@ -12,9 +12,9 @@
 #include <time.h>
 
 #include "cache.h"
-#include "core.h"
 #include "futex.h"
 #include "gallocy.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "space.h"
 #include "stats.h"
@@ -99,7 +99,7 @@ static void wait_a_bit(int *round, const struct timespec *t0, int spin)
 
 void gallocy_lock(gallocy_lock_t *l)
 {
-    CORE_REQUIRE("gallocy_lock");
+    LIFECYCLE_REQUIRE("gallocy_lock");
     uint64_t off;
     int home = sync_word_home(l, sizeof *l, "gallocy_lock", &off);
     refuse_recursion(l, off, "gallocy_lock");
@@ -129,7 +129,7 @@ void gallocy_lock(gallocy_lock_t *l)
 
 int gallocy_trylock(gallocy_lock_t *l)
 {
-    CORE_REQUIRE("gallocy_trylock");
+    LIFECYCLE_REQUIRE("gallocy_trylock");
     uint64_t off;
     int home = sync_word_home(l, sizeof *l, "gallocy_trylock", &off);
     refuse_recursion(l, off, "gallocy_trylock");
@@ -144,7 +144,7 @@ int gallocy_trylock(gallocy_lock_t *l)
 
 void gallocy_unlock(gallocy_lock_t *l)
 {
-    CORE_REQUIRE("gallocy_unlock");
+    LIFECYCLE_REQUIRE("gallocy_unlock");
     uint64_t off;
     int home = sync_word_home(l, sizeof *l, "gallocy_unlock", &off);
     pthread_mutex_lock(&held_mutex);

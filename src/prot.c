@@ -9,8 +9,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core.h"
 #include "gallocy.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "options.h"
 #include "space.h"
@@ -29,7 +29,7 @@ const char *prot_way_name(int way)
 
 const char *gallocy_faults(void)
 {
-    return __atomic_load_n(&core_ready, __ATOMIC_ACQUIRE) ? prot_way_name(prot_way) : NULL;
+    return __atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) ? prot_way_name(prot_way) : NULL;
 }
 
 int prot_choose(void)

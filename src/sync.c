@@ -6,9 +6,9 @@
 
 #include "alloc.h"
 #include "cache.h"
-#include "core.h"
 #include "extent.h"
 #include "gallocy.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "node.h"
 #include "notice.h"
@@ -20,7 +20,7 @@
 
 void gallocy_release(void)
 {
-    CORE_REQUIRE("gallocy_release");
+    LIFECYCLE_REQUIRE("gallocy_release");
     cache_lock_all();
     cache_write_back();
     cache_unlock_all();
@@ -30,7 +30,7 @@ void gallocy_release(void)
 
 void gallocy_acquire(void)
 {
-    CORE_REQUIRE("gallocy_acquire");
+    LIFECYCLE_REQUIRE("gallocy_acquire");
     cache_lock_all();
     cache_invalidate();
     notice_acquire();
@@ -41,7 +41,7 @@ void gallocy_acquire(void)
 
 void gallocy_barrier(void)
 {
-    CORE_REQUIRE("gallocy_barrier");
+    LIFECYCLE_REQUIRE("gallocy_barrier");
     gallocy_release();
     notice_barrier(); /* the barrier itself, and the acquire */
     extent_forget();
@@ -70,7 +70,7 @@ int sync_word_home(const void *p, size_t len, const char *call, uint64_t *off)
 
 uint64_t gallocy_atomic_fetch_add(uint64_t *global, uint64_t v)
 {
-    CORE_REQUIRE("gallocy_atomic_fetch_add");
+    LIFECYCLE_REQUIRE("gallocy_atomic_fetch_add");
     uint64_t off;
     int home = sync_word_home(global, 8, "gallocy_atomic_fetch_add", &off);
     uint64_t old = tp->fetch_add(home, off, v);
@@ -81,7 +81,7 @@ uint64_t gallocy_atomic_fetch_add(uint64_t *global, uint64_t v)
 
 uint64_t gallocy_atomic_compare_swap(uint64_t *global, uint64_t expected, uint64_t desired)
 {
-    CORE_REQUIRE("gallocy_atomic_compare_swap");
+    LIFECYCLE_REQUIRE("gallocy_atomic_compare_swap");
     uint64_t off;
     int home = sync_word_home(global, 8, "gallocy_atomic_compare_swap", &off);
     uint64_t old = tp->compare_swap(home, off, expected, desired);
@@ -99,7 +99,7 @@ enum { BOUNCE = 1 << 16, NO_HOME = -2 };
 
 static int transfer(void *local, const void *global, size_t n, int is_put, const char *call)
 {
-    CORE_REQUIRE(call);
+    LIFECYCLE_REQUIRE(call);
     if (n == 0)
         return 0;
     size_t off = space_off(global), done = 0;

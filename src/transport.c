@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core.h"
 #include "gallocy.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "meta.h"
 #include "options.h"
@@ -19,7 +19,7 @@ const struct tp_ops *tp;
 
 const char *gallocy_transport(void)
 {
-    return __atomic_load_n(&core_ready, __ATOMIC_ACQUIRE) ? tp->name : NULL;
+    return __atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) ? tp->name : NULL;
 }
 
 /* Verbs when every rank can use a device: a job runs on one transport. */

@@ -44,8 +44,8 @@
 #include "runtime.h"
 #include "stats.h"
 #include "transport.h"
-#include "verbs_device.h"
 #include "verbs_connect.h"
+#include "verbs_device.h"
 #include "verbs_keys.h"
 #include "verbs_memory.h"
 
