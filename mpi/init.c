@@ -101,7 +101,7 @@ static int finalize(void)
     gallocy_release();
     rt_barrier(); /* every rank's write backs are done before windows go away */
     if (opt.stats)
-        stats_print();
+        stats_print(rt_rank());
     core_fini();
     rt_mpi_teardown();
     return 0;

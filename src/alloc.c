@@ -19,6 +19,7 @@
 #include "options.h"
 #include "remote_free.h"
 #include "segment.h"
+#include "sizeclass.h"
 #include "space.h"
 #include "stats.h"
 #include "transport.h"
@@ -36,6 +37,20 @@ static int expose_pages(size_t page, size_t n, int quiet)
                      quiet ? NULL : "gallocy_malloc");
 }
 
+/* The allocator's fields of gallocy_stats_t (registered with stats: stats_set_source). */
+_Static_assert(SC_COUNT == GALLOCY_SIZE_CLASSES, "gallocy.h's count of size classes is not "
+               "sizeclass.h's");
+static void alloc_stats(gallocy_stats_t *s)
+{
+    struct heap_totals t;
+    heap_totals(&t);
+    uint64_t large = segment_large_bytes();
+    s->bytes_in_use = t.in_use + large;
+    s->bytes_held = t.held + large;
+    s->bytes_trimmed = segment_trimmed_bytes();
+    memcpy(s->superblocks, t.superblocks, sizeof s->superblocks);
+}
+
 int alloc_init(void)
 {
     struct segment_config c = {
@@ -48,11 +63,13 @@ int alloc_init(void)
     };
     if (segment_init(&c) || heap_init())
         return -ENOMEM;
-    return remote_free_init();
+    stats_set_source(alloc_stats);
+    return remote_free_init(alloc_free_mine);
 }
 
 void alloc_fini(void)
 {
+    stats_set_source(NULL);
     extent_fini();
     remote_free_fini();
     heap_fini();
@@ -188,13 +205,3 @@ int alloc_sync(int block)
     return 0;
 }
 
-void alloc_stats(gallocy_stats_t *s)
-{
-    struct heap_totals t;
-    heap_totals(&t);
-    uint64_t large = segment_large_bytes();
-    s->bytes_in_use = t.in_use + large;
-    s->bytes_held = t.held + large;
-    s->bytes_trimmed = segment_trimmed_bytes();
-    memcpy(s->superblocks, t.superblocks, sizeof s->superblocks);
-}

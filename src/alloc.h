@@ -55,7 +55,5 @@ void alloc_free_mine(size_t off, const char *call, const void *p, int sender);
  * threads freed into the calling thread's heap and the global heap.  block = 0: whether
  * frees had come from other ranks (more may follow). */
 int alloc_sync(int block);
-/* The allocator's fields of gallocy_stats_t. */
-void alloc_stats(gallocy_stats_t *s);
 
 #endif

@@ -26,14 +26,18 @@ static struct placement *recs;
 static size_t nrecs, recs_cap;
 static struct pagerun region;
 
+static int home_run(size_t off, size_t *run_end);
+
 int coalloc_init(void)
 {
     nrecs = 0;
+    space_set_collective_homes(home_run);
     return pagerun_init(&region, sp.coalloc_size / GPAGE);
 }
 
 void coalloc_fini(void)
 {
+    space_set_collective_homes(NULL);
     free(recs);
     recs = NULL;
     nrecs = recs_cap = 0;
@@ -68,7 +72,9 @@ static const struct placement *rec_holding(size_t off)
     return NULL;
 }
 
-int coalloc_home_run(size_t off, size_t *run_end)
+/* For space_home_run (registered): home of the page at off (in the region) or -1, and its
+ * same-home run. */
+static int home_run(size_t off, size_t *run_end)
 {
     const struct placement *r = rec_holding(off);
     if (!r) {

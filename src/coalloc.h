@@ -12,8 +12,6 @@ void coalloc_free(void *p);
 /* The bytes (whole pages) of the allocation that starts at p, in the region; misuse is fatal,
  * naming call. */
 size_t coalloc_usable_size(const void *p, const char *call);
-/* For space_home_run: home of the page at off (in the region) or -1, and its same-home run. */
-int coalloc_home_run(size_t off, size_t *run_end);
 /* The allocation holding the global offset off (in the region): 1 and its bounds [*start, *end)
  * as global offsets, or 0 when none does. */
 int coalloc_extent(size_t off, size_t *start, size_t *end);

@@ -168,6 +168,12 @@ int core_init(void)
                     meta_size(opt.heap_size, (size_t)opt.remote_free_slots));
     if (rc)
         return rc;
+    rc = prot_setup(); /* the page tables' way needs the view mapped and registered */
+    if (rc) {
+        space_fini();
+        return rc;
+    }
+    space_set_pinned_test(tp_is_pinned);
     /* Before anything touches the memfd: its pages land where the placement says. */
     numa_init();
     numa_bind(sp.alias, sp.total, "home segment, cache and queues");
@@ -204,7 +210,8 @@ int core_init(void)
     if (!rc)
         rc = agree(fault_server_start());
     if (!rc)
-        rc = tp_selftest();
+        rc = tp_selftest((volatile uint64_t *)(sp.alias + sp.meta_off + META_SCRATCH),
+                         sp.meta_off + META_SCRATCH);
     if (rc) {
         core_fini();
         return rc;

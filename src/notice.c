@@ -49,7 +49,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "cache.h"
 #include "log.h"
 #include "meta.h"
 #include "options.h"
@@ -60,9 +59,9 @@
 #include "transport.h"
 #include "vec.h"
 
-enum { RUN_BITS = 20 };
+#define RUN_BITS NOTICE_RUN_BITS
 #define RUN_MAX ((size_t)1 << RUN_BITS)
-#define RUN_UNSHARE ((uint64_t)1 << 63) /* a notice whose home stopped protecting its pages */
+#define RUN_UNSHARE NOTICE_RUN_UNSHARE
 
 /* A page's state at a reader: not announced; announced, not yet confirmed; confirmed (its
  * home protects it); confirmed, but a notice named it since it was last fetched, so the next
@@ -93,6 +92,13 @@ static uint64_t *counts;        /* per rank: scratch for notice counts */
 static unsigned long *publishers; /* the barrier's bitmap: who published since the last one */
 static size_t publisher_words;
 static uint64_t *read_buf;      /* runs read from another rank's ring */
+/* An acquire's reading (notice_read_*): the ranks with notices not yet read, in rank order. */
+static struct unread {
+    int rank;
+    uint64_t from, to;
+} *unread;
+static size_t nunread, next_unread;
+static int missed; /* notices were missed: every tracked copy must go */
 
 static inline uint64_t run_pack(size_t page, size_t n)
 {
@@ -100,11 +106,11 @@ static inline uint64_t run_pack(size_t page, size_t n)
 }
 static inline size_t run_page(uint64_t r)
 {
-    return (size_t)((r & ~RUN_UNSHARE) >> RUN_BITS);
+    return notice_run_page(r);
 }
 static inline size_t run_len(uint64_t r)
 {
-    return (size_t)(r & (RUN_MAX - 1)) + 1;
+    return notice_run_len(r);
 }
 
 static size_t announce_ring_off(int parity)
@@ -126,9 +132,10 @@ int notice_init(void)
     counts = calloc(n, sizeof *counts);
     publishers = calloc(publisher_words, sizeof *publishers);
     read_buf = malloc(META_NOTICE_SLOTS * sizeof *read_buf);
+    unread = calloc(n, sizeof *unread);
     if (known == MAP_FAILED)
         known = NULL;
-    if (!known || !seen || !counts || !publishers || !read_buf) {
+    if (!known || !seen || !counts || !publishers || !read_buf || !unread) {
         notice_fini();
         return -ENOMEM;
     }
@@ -154,6 +161,9 @@ void notice_fini(void)
     free(counts);
     free(publishers);
     free(read_buf);
+    free(unread);
+    unread = NULL;
+    nunread = next_unread = 0;
     known = NULL;
     pending = NULL;
     queued = NULL;
@@ -339,12 +349,10 @@ static struct batched {
     size_t at; /* where its runs start in read_buf */
 } batch[READ_BATCH];
 
-/* Reads and applies the batch of nb publishers whose runs fill used slots of read_buf; 1
- * when a ring was overwritten while it was read, and every tracked copy must go instead. */
-static int apply_batch(int nb, size_t used)
+/* Reads the batch of nb publishers whose runs fill used slots of read_buf, and marks what
+ * they name; 1 when a ring was overwritten while it was read (every tracked copy must go). */
+static int read_batch(int nb, size_t used)
 {
-    if (nb == 0)
-        return 0;
     for (int i = 0; i < nb; i++)
         get_runs(read_buf + batch[i].at, batch[i].rank, batch[i].from, batch[i].to);
     tp->flush(TP_ALL_RANKS);
@@ -359,17 +367,20 @@ static int apply_batch(int nb, size_t used)
             unconfirm(run_page(read_buf[i]), run_len(read_buf[i]));
         else
             mark_reread(run_page(read_buf[i]), run_len(read_buf[i]));
-        stats_add(stale_drops, cache_drop(run_page(read_buf[i]), run_len(read_buf[i])));
     }
     return 0;
 }
 
-/* The published counts of the ranks in want (NULL: every other rank), read in one round,
- * then their new notices applied, up to READ_BATCH publishers a round. */
-static void apply_notices(const unsigned long *want)
+int notice_any_confirmed(void)
 {
-    int any = 0, drop_all = 0, nb = 0;
-    size_t used = 0;
+    return nconfirmed != 0;
+}
+
+void notice_read_begin(const unsigned long *want)
+{
+    int any = 0;
+    nunread = next_unread = 0;
+    missed = 0;
     for (int r = 0; r < sp.nranks; r++)
         if (wanted(want, r)) {
             tp->get(&counts[r], r, sp.meta_off + META_NOTICE_COUNT, 8);
@@ -378,40 +389,50 @@ static void apply_notices(const unsigned long *want)
     if (!any)
         return;
     tp->flush(TP_ALL_RANKS);
-    for (int r = 0; r < sp.nranks; r++) {
-        if (!wanted(want, r) || counts[r] == seen[r])
-            continue;
-        uint64_t from = seen[r], to = counts[r];
-        seen[r] = to;
-        if (drop_all || (cache_tracked == 0 && nconfirmed == 0)) /* nothing to name */
-            continue;
-        if (to - from > META_NOTICE_SLOTS) {
-            drop_all = 1;
-            continue;
+    for (int r = 0; r < sp.nranks; r++)
+        if (wanted(want, r) && counts[r] != seen[r]) {
+            unread[nunread++] = (struct unread){r, seen[r], counts[r]};
+            seen[r] = counts[r];
         }
-        if (nb == READ_BATCH || used + (to - from) > META_NOTICE_SLOTS) {
-            drop_all = apply_batch(nb, used);
-            nb = 0;
-            used = 0;
-            if (drop_all)
-                continue;
-        }
-        batch[nb++] = (struct batched){.rank = r, .from = from, .to = to, .at = used};
-        used += to - from;
-    }
-    if (!drop_all)
-        drop_all = apply_batch(nb, used);
-    if (drop_all) {
-        stats_add(stale_drops, cache_drop_tracked());
-        unconfirm_all();
-    }
 }
 
-void notice_acquire(void)
+size_t notice_read_next(int copies_tracked, const uint64_t **runs)
 {
-    if ((cache_tracked == 0 && nconfirmed == 0) || sp.nranks == 1)
-        return; /* the counts can wait: whatever is fetched from now on is fresh */
-    apply_notices(NULL);
+    int nb = 0;
+    size_t used = 0;
+    while (next_unread < nunread) {
+        const struct unread *u = &unread[next_unread];
+        uint64_t k = u->to - u->from;
+        if (missed || (!copies_tracked && nconfirmed == 0)) { /* nothing to name */
+            next_unread++;
+        } else if (k > META_NOTICE_SLOTS) {
+            missed = 1;
+            next_unread++;
+        } else if (nb == READ_BATCH || used + k > META_NOTICE_SLOTS) {
+            break; /* this one starts the next batch */
+        } else {
+            batch[nb++] = (struct batched){.rank = u->rank, .from = u->from, .to = u->to,
+                                           .at = used};
+            used += k;
+            next_unread++;
+        }
+    }
+    if (nb == 0)
+        return 0;
+    if (read_batch(nb, used)) {
+        missed = 1;
+        next_unread = nunread;
+        return 0;
+    }
+    *runs = read_buf;
+    return used;
+}
+
+int notice_read_end(void)
+{
+    if (missed)
+        unconfirm_all();
+    return missed;
 }
 
 static int by_home(const void *a, const void *b)
@@ -452,47 +473,43 @@ static void push_announcements(int parity)
     nqueued = 0;
 }
 
-/* Home side, after barrier e: write-protects what ring e % 2 names, and empties it. */
-static void share_announced(int parity)
+unsigned long *notice_barrier_enter(size_t *words)
 {
-    uint64_t *head = (uint64_t *)(sp.alias + sp.meta_off + META_ANNOUNCE_HEAD) + parity;
-    uint64_t n = __atomic_load_n(head, __ATOMIC_ACQUIRE);
-    const uint64_t *ring = (const uint64_t *)(sp.alias + announce_ring_off(parity));
-    n = n < META_ANNOUNCE_SLOTS ? n : META_ANNOUNCE_SLOTS;
-    for (uint64_t i = 0; i < n; i++)
-        stats_add(pages_shared, cache_share_home(run_page(ring[i]), run_len(ring[i])));
-    /* No other rank touches this ring before barrier e + 2, which this rank enters later. */
-    __atomic_store_n(head, 0, __ATOMIC_RELEASE);
-}
-
-void notice_barrier(void)
-{
-    if (sp.nranks == 1) {
-        rt_barrier();
-        cache_lock_all();
-        cache_invalidate();
-        cache_unlock_all();
-        return;
-    }
-    int parity = (int)(epoch & 1);
-    cache_lock_all();
-    push_announcements(parity);
+    push_announcements((int)(epoch & 1));
     uint64_t c = __atomic_load_n(count_word, __ATOMIC_RELAXED);
     memset(publishers, 0, publisher_words * sizeof *publishers);
     if (c != published_at_barrier)
         publishers[sp.rank / 64] |= 1ul << (sp.rank % 64);
     published_at_barrier = c;
-    cache_unlock_all();
-    /* The barrier itself (nobody leaves before everyone has released and announced), and
-     * who has published notices since the last one: log N steps of N bits. */
-    rt_allreduce_or(publishers, publisher_words);
-    cache_lock_all();
+    *words = publisher_words;
+    return publishers;
+}
+
+void notice_barrier_passed(void)
+{
+    int parity = (int)(epoch & 1);
     epoch++;
-    cache_invalidate(); /* untracked copies, and what this rank put or swapped itself */
     /* Pushed at the barrier before this one: protected at their homes by now. */
     mark_runs(pushed[!parity], npushed[!parity], KNOWN_CONFIRMED);
     npushed[!parity] = 0;
-    share_announced(parity);
-    apply_notices(publishers);
-    cache_unlock_all();
+}
+
+/* The ring of the barrier just passed: its parity. */
+static uint64_t *announced_head(void)
+{
+    return (uint64_t *)(sp.alias + sp.meta_off + META_ANNOUNCE_HEAD) + ((epoch - 1) & 1);
+}
+
+size_t notice_announced(const uint64_t **runs)
+{
+    uint64_t n = __atomic_load_n(announced_head(), __ATOMIC_ACQUIRE);
+    *runs = (const uint64_t *)(sp.alias + announce_ring_off((int)((epoch - 1) & 1)));
+    return n < META_ANNOUNCE_SLOTS ? (size_t)n : META_ANNOUNCE_SLOTS;
+}
+
+void notice_announced_done(void)
+{
+    /* No other rank touches this ring before the barrier after next, which this rank enters
+     * later. */
+    __atomic_store_n(announced_head(), 0, __ATOMIC_RELEASE);
 }

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "alloc.h"
 #include "log.h"
 #include "meta.h"
 #include "options.h"
@@ -48,9 +47,11 @@ static struct pending outbox[OUTBOX];
 static size_t nout; /* out_lock */
 static uint64_t *tail_seen; /* by home: the last tail read there */
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static remote_free_apply_fn apply_free; /* the allocator's free of an own block */
 
-int remote_free_init(void)
+int remote_free_init(remote_free_apply_fn apply)
 {
+    apply_free = apply;
     nslots = (size_t)opt.remote_free_slots;
     tail_seen = calloc((size_t)sp.nranks, sizeof *tail_seen);
     if (!tail_seen)
@@ -210,7 +211,7 @@ void remote_free_drain(int block)
             if (!space_contains((void *)addr[j]) || off >= sp.heap_size)
                 log_fatal("gallocy_free", "rank %d sent a free of %p, which this rank does not "
                           "home", sender, (void *)addr[j]);
-            alloc_free_mine(off, "gallocy_free", (void *)addr[j], sender);
+            apply_free(off, "gallocy_free", (void *)addr[j], sender);
         }
         stats_add(remote_frees_drained, k);
     }

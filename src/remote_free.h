@@ -3,10 +3,14 @@
  * at a synchronisation, or from its service thread.  No message, no handler on the owner. */
 #ifndef GALLOCY_REMOTE_FREE_H
 #define GALLOCY_REMOTE_FREE_H
+#include <stddef.h>
 #include <stdint.h>
 
+/* Frees the block of this rank's segment at offset off that rank sender freed (the
+ * allocator's, above: it hands it in here). */
+typedef void (*remote_free_apply_fn)(size_t off, const char *call, const void *p, int sender);
 /* 0, or -ENOMEM. */
-int remote_free_init(void);
+int remote_free_init(remote_free_apply_fn apply);
 void remote_free_fini(void);
 
 /* Queues the free of addr, homed on rank home, in this rank's outbox. */

@@ -9,13 +9,9 @@
 #include <unistd.h>
 
 #include "addr_agree.h"
-#include "coalloc.h"
 #include "gallocy.h"
 #include "log.h"
-#include "prot.h"
 #include "runtime.h"
-#include "stats.h"
-#include "transport.h"
 #include "vg.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -23,6 +19,8 @@
 #endif
 
 struct space sp = {.fd = -1};
+static space_home_run_fn collective_homes;
+static space_pinned_fn pinned_test;
 
 enum { AGREE_ROUNDS = 4 };
 
@@ -108,11 +106,6 @@ int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size)
     if (mprotect(sp.base + space_my_heap_off(), sp.heap_size, PROT_READ | PROT_WRITE) != 0)
         log_fatal("gallocy_init", "mapping the home segment failed: %s", strerror(errno));
     vg_accessible(sp.base, sp.range); /* gallocy serves its faults (vg.h) */
-    int rc = prot_setup(); /* the page tables' way needs the rest mapped and registered */
-    if (rc) {
-        space_fini();
-        return rc;
-    }
     /* A child made by fork gets none of it: its writes would land in the parent's heap
      * (these are shared mappings) and in memory the RDMA device may be writing. */
     madvise(sp.base, sp.range, MADV_DONTFORK);
@@ -140,10 +133,20 @@ int space_home_run(size_t off, size_t *run_end)
         *run_end = (h + 1) * sp.heap_size;
         return (int)h;
     }
-    if (off < sp.range)
-        return coalloc_home_run(off, run_end);
+    if (off < sp.range && collective_homes)
+        return collective_homes(off, run_end);
     *run_end = off;
     return -1;
+}
+
+void space_set_collective_homes(space_home_run_fn homes)
+{
+    collective_homes = homes;
+}
+
+void space_set_pinned_test(space_pinned_fn pinned)
+{
+    pinned_test = pinned;
 }
 
 void space_populate(size_t off, size_t len)
@@ -157,7 +160,7 @@ int space_discard(size_t off, size_t len, int zero)
 {
     /* Registered memory stays pinned to its pages: punching a hole would leave the device
      * writing pages the mapping no longer shows. */
-    if (!len || (!tp_is_pinned(off, len) &&
+    if (!len || (!(pinned_test && pinned_test(off, len)) &&
                  fallocate(sp.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
                            (off_t)len) == 0))
         return 1;

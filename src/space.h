@@ -33,7 +33,8 @@ struct space {
 
 extern struct space sp;
 
-/* Collective.  0, -ENOMEM, -GALLOCY_ERR_ADDRESS_SPACE, after a message. */
+/* Collective.  0, -ENOMEM, -GALLOCY_ERR_ADDRESS_SPACE, after a message.  The page
+ * protections of the view are set up after, by prot_setup. */
 int space_init(size_t heap_size, size_t coalloc_size, size_t meta_size);
 void space_fini(void);
 
@@ -53,6 +54,11 @@ static inline size_t space_my_heap_off(void)
 /* Home rank of the page at off, and in *run_end the end of the stretch of following pages
  * with the same home in the same allocation region.  -1 where nothing is allocated. */
 int space_home_run(size_t off, size_t *run_end);
+/* The same for the collective area (off >= sp.coalloc_off), whose homes its allocator keeps
+ * (coalloc.c registers it at its init; until then the area has none): space sits below the
+ * allocators and asks them through this, never by name. */
+typedef int (*space_home_run_fn)(size_t off, size_t *run_end);
+void space_set_collective_homes(space_home_run_fn homes);
 static inline int space_home(size_t off)
 {
     size_t end;
@@ -66,5 +72,9 @@ void space_populate(size_t off, size_t len);
  * afterwards) and returns 1.  When it cannot (registered memory stays pinned to its pages;
  * or no hole punching here) returns 0, after zeroing the range if zero is set. */
 int space_discard(size_t off, size_t len, int zero);
+/* Whether [off, off+len) is registered memory, pinned to its pages (the transport knows,
+ * above: core registers its test; until then nothing is). */
+typedef int (*space_pinned_fn)(size_t off, size_t len);
+void space_set_pinned_test(space_pinned_fn pinned);
 
 #endif

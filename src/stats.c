@@ -1,13 +1,41 @@
 /* stats: counters of this rank, printed at finalize when GALLOCY_STATS=1. */
 #include "stats.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "space.h"
-
 gallocy_stats_t stats_counters;
+static stats_source_fn source;
+
+static const char *const names[] = {
+#define STAT(name) #name,
+#include "stats.def"
+#undef STAT
+};
+enum { NCOUNTERS = sizeof names / sizeof *names };
+
+/* The table and the public struct agree: every counter at its place in the table, then the
+ * per-class array, and nothing else. */
+enum {
+#define STAT(name) STAT_INDEX_##name,
+#include "stats.def"
+#undef STAT
+};
+#define STAT(name)                                                                           \
+    _Static_assert(offsetof(gallocy_stats_t, name) == STAT_INDEX_##name * sizeof(uint64_t),   \
+                   "stats.def lists " #name " out of gallocy_stats_t's order");
+#include "stats.def"
+#undef STAT
+_Static_assert(offsetof(gallocy_stats_t, superblocks) == NCOUNTERS * sizeof(uint64_t) &&
+                   sizeof(gallocy_stats_t) ==
+                       offsetof(gallocy_stats_t, superblocks) + GALLOCY_SIZE_CLASSES * sizeof(uint64_t),
+               "gallocy_stats_t has a counter that stats.def does not list");
+
+void stats_set_source(stats_source_fn fn)
+{
+    source = fn;
+}
 
 void stats_reset(void)
 {
@@ -20,33 +48,25 @@ void gallocy_stats(gallocy_stats_t *out)
         return;
     for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
         ((uint64_t *)out)[i] = __atomic_load_n(&((uint64_t *)&stats_counters)[i], __ATOMIC_RELAXED);
-    alloc_stats(out);
+    if (source)
+        source(out);
 }
 
-void stats_print(void)
+void stats_print(int rank)
 {
     gallocy_stats_t s;
     gallocy_stats(&s);
+    const uint64_t *v = (const uint64_t *)&s;
     char buf[2048];
-    int n = snprintf(buf, sizeof buf,
-        "gallocy: rank %d stats: read_faults %lu write_faults %lu pages_fetched %lu "
-        "bytes_fetched %lu pages_fetched_on_node %lu fetches_handed_off %lu pages_written_back %lu "
-        "bytes_written_back %lu diff_runs %lu "
-        "invalidations %lu stale_drops %lu write_notices %lu pages_shared %lu pages_unshared %lu "
-        "home_write_faults %lu pages_kept %lu pages_refreshed %lu bytes_refreshed %lu protection_changes %lu acquires %lu releases %lu barriers %lu "
-        "locks %lu remote_frees_sent %lu remote_frees_drained %lu remote_free_batches %lu "
-        "bytes_registered %lu connections %lu bytes_in_use %lu bytes_held %lu bytes_trimmed %lu superblocks",
-        sp.rank, s.read_faults, s.write_faults, s.pages_fetched, s.bytes_fetched,
-        s.pages_fetched_on_node, s.fetches_handed_off, s.pages_written_back, s.bytes_written_back, s.diff_runs,
-        s.invalidations, s.stale_drops,
-        s.write_notices, s.pages_shared, s.pages_unshared, s.home_write_faults, s.pages_kept, s.pages_refreshed, s.bytes_refreshed,
-        s.protection_changes, s.acquires, s.releases, s.barriers, s.locks, s.remote_frees_sent,
-        s.remote_frees_drained, s.remote_free_batches, s.bytes_registered, s.connections,
-        s.bytes_in_use, s.bytes_held,
-        s.bytes_trimmed);
-    for (int c = 0; c < GALLOCY_SIZE_CLASSES && n > 0 && n < (int)sizeof buf - 16; c++)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, " %lu", s.superblocks[c]);
-    if (n > 0 && n < (int)sizeof buf - 1)
-        buf[n++] = '\n';
-    fwrite(buf, 1, (size_t)n, stderr);
+    size_t n = (size_t)snprintf(buf, sizeof buf, "gallocy: rank %d stats:", rank);
+    for (int i = 0; i < NCOUNTERS && n < sizeof buf; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " %s %lu", names[i], (unsigned long)v[i]);
+    if (n < sizeof buf)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " superblocks");
+    for (int c = 0; c < GALLOCY_SIZE_CLASSES && n < sizeof buf; c++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " %lu", (unsigned long)s.superblocks[c]);
+    if (n >= sizeof buf - 1) /* truncated: end the line all the same */
+        n = sizeof buf - 2;
+    buf[n++] = '\n';
+    fwrite(buf, 1, n, stderr);
 }

@@ -6,12 +6,12 @@
 
 #include "alloc.h"
 #include "cache.h"
+#include "coherence.h"
 #include "extent.h"
 #include "gallocy.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "node.h"
-#include "notice.h"
 #include "runtime.h"
 #include "space.h"
 #include "stats.h"
@@ -21,9 +21,7 @@
 void gallocy_release(void)
 {
     LIFECYCLE_REQUIRE("gallocy_release");
-    cache_lock_all();
-    cache_write_back();
-    cache_unlock_all();
+    coherence_release();
     alloc_sync(1); /* deliver frees of other ranks' blocks, apply theirs of ours */
     stats_inc(releases);
 }
@@ -32,8 +30,7 @@ void gallocy_acquire(void)
 {
     LIFECYCLE_REQUIRE("gallocy_acquire");
     cache_lock_all();
-    cache_invalidate();
-    notice_acquire();
+    coherence_acquire();
     extent_forget();
     cache_unlock_all();
     stats_inc(acquires);
@@ -43,7 +40,7 @@ void gallocy_barrier(void)
 {
     LIFECYCLE_REQUIRE("gallocy_barrier");
     gallocy_release();
-    notice_barrier(); /* the barrier itself, and the acquire */
+    coherence_barrier(); /* the barrier itself, and the acquire */
     extent_forget();
     stats_inc(acquires);
     stats_inc(barriers);

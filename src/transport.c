@@ -10,10 +10,8 @@
 #include "gallocy.h"
 #include "lifecycle.h"
 #include "log.h"
-#include "meta.h"
 #include "options.h"
 #include "runtime.h"
-#include "space.h"
 
 const struct tp_ops *tp;
 
@@ -108,11 +106,9 @@ int tp_is_pinned(size_t off, size_t len)
     return tp && tp->pinned && tp->pinned(off, len);
 }
 
-int tp_selftest(void)
+int tp_selftest(volatile uint64_t *scratch, uint64_t off)
 {
     int me = rt_rank(), n = rt_size(), right = (me + 1) % n, left = (me + n - 1) % n;
-    volatile uint64_t *scratch = (uint64_t *)(sp.alias + sp.meta_off + META_SCRATCH);
-    uint64_t off = sp.meta_off + META_SCRATCH;
     int ok = 1;
     ok &= tp->fetch_add(right, off, (uint64_t)me + 1) == 0;
     ok &= tp->compare_swap(right, off + 8, 0, 42) == 0;

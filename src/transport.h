@@ -82,8 +82,10 @@ int tp_expose(size_t off, size_t len, const char *call);
 /* tp->pinned, or 0 before init. */
 int tp_is_pinned(size_t off, size_t len);
 void tp_fini(void);
-/* Collective: checks every operation against a neighbour; 0 or -GALLOCY_ERR_TRANSPORT. */
-int tp_selftest(void);
+/* Collective: checks every operation against a neighbour; 0 or -GALLOCY_ERR_TRANSPORT.
+ * off: 3 zeroed u64 at that offset of every rank's region, which it zeroes again after;
+ * scratch: this rank's own, as it reads them. */
+int tp_selftest(volatile uint64_t *scratch, uint64_t off);
 
 /* Backends. */
 /* meta_off: the backend's metadata (its wake word, which other ranks write to wake its
