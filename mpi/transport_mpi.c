@@ -256,8 +256,11 @@ static struct tp_ops mpi_ops = {
     .fini = mpi_fini,
 };
 
-int tp_mpi_create(void *base, size_t size, uint64_t meta_off, const struct tp_ops **out)
+static int mpi_create(const struct tp_config *c, const struct tp_ops **out)
 {
+    void *base = c->base;
+    size_t size = c->size;
+    uint64_t meta_off = c->meta_off;
     region = base;
     me = rt_rank();
     wake_off = meta_off; /* the first word of the backend's metadata */
@@ -306,3 +309,20 @@ int tp_mpi_create(void *base, size_t size, uint64_t meta_off, const struct tp_op
         log_verbose(1, "MPI one-sided window: %s", len ? name : "(unnamed)");
     return 0;
 }
+
+/* MPI runs wherever the job runs: usable everywhere. */
+static int mpi_probe(const char *device, char *why, size_t len)
+{
+    (void)device;
+    (void)why;
+    (void)len;
+    return 1;
+}
+
+const struct tp_backend tp_mpi_backend = {
+    .name = "mpi",
+    .summary = "MPI-3 passive-target RMA (works wherever MPI's one-sided does)",
+    .priority = 10,
+    .probe = mpi_probe,
+    .create = mpi_create,
+};

@@ -54,8 +54,8 @@ static int check_options(void)
                   nunknown, nunknown > 1 ? "s" : "", nunknown > 1 ? "are" : "is",
                   nunknown > 1 ? "are" : "is", unknown);
     if (tp_choice(opt.transport) < 0) {
-        log_error("gallocy_init", "GALLOCY_TRANSPORT=%s is not auto, verbs or mpi",
-                  opt.transport);
+        log_error("gallocy_init", "GALLOCY_TRANSPORT=%s is not %s (the transports this build "
+                  "has; gallocy-info lists them)", opt.transport, tp_choices());
         return -EINVAL;
     }
     enum numa_policy policy;
@@ -202,9 +202,14 @@ int core_init(void)
     if (sp.coalloc_size)
         exposed[nexposed++] = (struct tp_range){sp.coalloc_off, sp.coalloc_size, 1};
     /* Collective, agreed inside; the device placement found nearest is a preference. */
-    rc = tp_init(sp.alias, sp.total, exposed, nexposed,
-                 sp.meta_off + meta_transport_off((size_t)opt.remote_free_slots),
-                 numa_chosen.device);
+    struct tp_config cfg = {
+        .base = sp.alias,
+        .size = sp.total,
+        .ranges = exposed,
+        .nranges = nexposed,
+        .meta_off = sp.meta_off + meta_transport_off((size_t)opt.remote_free_slots),
+    };
+    rc = tp_init(&cfg, numa_chosen.device);
     if (!rc)
         rc = agree(svc_start());
     if (!rc)

@@ -1,10 +1,12 @@
-/* transport: choose the backend (GALLOCY_TRANSPORT) and prove at start-up, with real traffic
- * to a neighbour, that the operations gallocy relies on give the right answers. */
+/* transport: the registry of backends, the choice among them (GALLOCY_TRANSPORT), and the
+ * proof at start-up, with real traffic to a neighbour, that the operations gallocy relies on
+ * give the right answers. */
 #include "transport.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gallocy.h"
@@ -20,51 +22,94 @@ const char *gallocy_transport(void)
     return __atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) ? tp->name : NULL;
 }
 
-/* Verbs when every rank can use a device: a job runs on one transport. */
-static int choose_verbs(const char *device, int forced)
+/* The registry: every backend this build has; sorted, the highest priority first, once. */
+static const struct tp_backend *backends[] = {&tp_mpi_backend, &tp_verbs_backend};
+enum { NBACKENDS = sizeof backends / sizeof *backends };
+
+static int by_priority(const void *a, const void *b)
 {
-    char why[256] = "";
-    int usable = tp_verbs_open(device, why, sizeof why);
-    if (!usable && forced)
-        log_error("gallocy_init", "GALLOCY_TRANSPORT=verbs, but %s; use GALLOCY_TRANSPORT=mpi "
-                  "(or auto) where there is no RDMA device", why);
-    int all = (int)rt_allreduce_min(usable);
-    if (!all)
-        tp_verbs_close();
-    if (!all && !forced && rt_rank() == 0)
-        log_verbose(1, "transport: not verbs: %s", usable ? "another rank has no usable RDMA "
-                    "device" : why);
-    return all;
+    int x = (*(const struct tp_backend *const *)a)->priority;
+    int y = (*(const struct tp_backend *const *)b)->priority;
+    return (x < y) - (x > y);
 }
 
-static const char *const choices[] = {"auto", "verbs", "mpi"};
-
-const char *tp_choice_name(int choice)
+static void sort_backends(void)
 {
-    return choice >= 0 && choice < (int)(sizeof choices / sizeof *choices) ? choices[choice]
-                                                                             : "?";
+    qsort(backends, NBACKENDS, sizeof *backends, by_priority);
+}
+
+const struct tp_backend *const *tp_backends(int *n)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sort_backends);
+    *n = NBACKENDS;
+    return backends;
 }
 
 int tp_choice(const char *name)
 {
-    for (int i = 0; i < (int)(sizeof choices / sizeof *choices); i++)
-        if (!strcmp(name, choices[i]))
-            return i;
+    int n;
+    tp_backends(&n); /* sorted */
+    if (!strcmp(name, "auto"))
+        return 0;
+    for (int i = 0; i < NBACKENDS; i++)
+        if (!strcmp(name, backends[i]->name))
+            return i + 1;
     return -1;
 }
 
-int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
-            size_t meta_off, const char *device)
+const char *tp_choice_name(int choice)
 {
-    int rc, choice = tp_choice(opt.transport), forced = choice == TP_CHOICE_VERBS;
-    if (forced || choice == TP_CHOICE_AUTO) {
-        if (choose_verbs(device, forced))
-            rc = tp_verbs_create(base, ranges, nranges, meta_off, &tp);
-        else
-            rc = forced ? -GALLOCY_ERR_TRANSPORT : tp_mpi_create(base, size, meta_off, &tp);
-    } else {
-        rc = tp_mpi_create(base, size, meta_off, &tp); /* core checked the name */
+    return choice == 0 ? "auto" : choice > 0 && choice <= NBACKENDS ? backends[choice - 1]->name
+                                                                   : "?";
+}
+
+const char *tp_choices(void)
+{
+    static char list[160];
+    int nb;
+    tp_backends(&nb); /* sorted */
+    if (!*list) {
+        size_t n = (size_t)snprintf(list, sizeof list, "auto");
+        for (int i = 0; i < NBACKENDS && n < sizeof list; i++)
+            n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
+                                  i == NBACKENDS - 1 ? " or " : ", ", backends[i]->name);
     }
+    return list;
+}
+
+/* Whether every rank can use b (each probes it; one reduction): a job runs on one transport.
+ * forced: GALLOCY_TRANSPORT names it, and a rank that cannot use it says why. */
+static int usable_everywhere(const struct tp_backend *b, const char *device, int forced)
+{
+    char why[256] = "";
+    int usable = b->probe(device, why, sizeof why);
+    if (!usable && forced)
+        log_error("gallocy_init", "GALLOCY_TRANSPORT=%s, but %s; use GALLOCY_TRANSPORT=auto, "
+                  "which takes the best transport every rank can use", b->name, why);
+    int all = (int)rt_allreduce_min(usable);
+    if (!all && b->unprobe)
+        b->unprobe();
+    if (!all && !forced && rt_rank() == 0)
+        log_verbose(1, "transport: not %s: %s", b->name, usable ? "another rank cannot use it"
+                                                               : why);
+    return all;
+}
+
+int tp_init(const struct tp_config *cfg, const char *device)
+{
+    int choice = tp_choice(opt.transport), rc = -GALLOCY_ERR_TRANSPORT; /* core checked it */
+    const struct tp_backend *chosen = NULL;
+    if (choice > 0) {
+        if (usable_everywhere(backends[choice - 1], device, 1))
+            chosen = backends[choice - 1];
+    } else {
+        for (int i = 0; i < NBACKENDS && !chosen; i++)
+            if (usable_everywhere(backends[i], device, 0))
+                chosen = backends[i];
+    }
+    if (chosen)
+        rc = chosen->create(cfg, &tp);
     if (rc == 0) /* ranks whose memory this rank maps: reached directly */
         tp = tp_node_layer(tp);
     if (rc == 0 && rt_rank() == 0)

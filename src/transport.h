@@ -14,7 +14,7 @@
 #define TP_ALL_RANKS (-1)
 #define TP_MAX_RANGES 4
 /* Bytes of every rank's registered metadata that belong to the backend (its keys, its wake
- * word), at the same offset on every rank: the meta_off given to tp_init. */
+ * word), at the same offset on every rank: tp_config's meta_off. */
 #define TP_META_BYTES ((size_t)64 << 10)
 
 /* A stretch of the region that other ranks address: [off, off+len) from its base.  An
@@ -62,20 +62,44 @@ struct tp_ops {
 
 extern const struct tp_ops *tp;
 
-/* GALLOCY_TRANSPORT's values, in the order tp_choice numbers them. */
-enum { TP_CHOICE_AUTO, TP_CHOICE_VERBS, TP_CHOICE_MPI };
-/* The number of a GALLOCY_TRANSPORT value (the same on every rank that agrees), or -1 when it
- * is not one of auto, verbs, mpi. */
+/* What a backend is given when it is created: the same on every rank. */
+struct tp_config {
+    void *base; /* the region of [base, base+size) that other ranks address, in ranges */
+    size_t size;
+    const struct tp_range *ranges; /* the ranges not on demand are addressable at once */
+    int nranges;
+    uint64_t meta_off; /* the backend's TP_META_BYTES, in a range not on demand */
+};
+
+/* A backend, as the registry (transport.c) knows it: one per transport_*.c. */
+struct tp_backend {
+    const char *name;    /* its GALLOCY_TRANSPORT value */
+    const char *summary; /* what it is built on, in a line (gallocy-info) */
+    int priority;        /* auto takes, of those every rank can use, the highest */
+    /* Local, no communication: 1 when this process can use it (and why, what it found, or
+     * nothing), else 0 and why not.  It may keep what it opened for create.  device: the
+     * RDMA device preferred ("" for none). */
+    int (*probe)(const char *device, char *why, size_t len);
+    /* Lets go what probe kept, when the job takes another backend.  NULL: nothing kept. */
+    void (*unprobe)(void);
+    /* Collective, after a probe that every rank passed: 0 and *out, or a negative code after
+     * a message. */
+    int (*create)(const struct tp_config *c, const struct tp_ops **out);
+};
+
+/* The backends this build has, the highest priority first: *n of them. */
+const struct tp_backend *const *tp_backends(int *n);
+/* GALLOCY_TRANSPORT's value as a number the ranks can compare: 0 for auto, 1 + the backend's
+ * place in tp_backends, -1 when it names none of this build's. */
 int tp_choice(const char *name);
 const char *tp_choice_name(int choice);
-/* Collective: chooses the backend named by GALLOCY_TRANSPORT (auto: verbs when every rank
- * has a usable RDMA device, else MPI) over the ranges of [base, base+size) that other ranks
- * address (the same on every rank; the ranges not on demand are addressable at once);
- * meta_off: the backend's TP_META_BYTES, in a range not on demand.  device: the RDMA device
- * preferred ("" for none): GALLOCY_IB_DEVICE, when set, is used instead, and must exist.
+/* "auto, verbs or mpi": the values GALLOCY_TRANSPORT may take in this build. */
+const char *tp_choices(void);
+/* Collective: the backend GALLOCY_TRANSPORT names, or (auto) the highest-priority one that
+ * every rank can use, created over cfg (device: the RDMA device preferred, "" for none;
+ * GALLOCY_IB_DEVICE, when set, is used instead, and must exist), under the node layer.
  * Returns 0 or a negative code after a message. */
-int tp_init(void *base, size_t size, const struct tp_range *ranges, int nranges,
-            size_t meta_off, const char *device);
+int tp_init(const struct tp_config *cfg, const char *device);
 /* tp->expose for the call named: 0, or -ENOMEM after a message naming call (none when call
  * is NULL). */
 int tp_expose(size_t off, size_t len, const char *call);
@@ -87,20 +111,13 @@ void tp_fini(void);
  * scratch: this rank's own, as it reads them. */
 int tp_selftest(volatile uint64_t *scratch, uint64_t off);
 
-/* Backends. */
-/* meta_off: the backend's metadata (its wake word, which other ranks write to wake its
- * progress). */
-int tp_mpi_create(void *base, size_t size, uint64_t meta_off, const struct tp_ops **out);
-/* Opens the device (GALLOCY_IB_DEVICE, else device, else the first) and keeps it for
- * tp_verbs_create: 1 when it is present with an active port; else 0 and why.  tp_verbs_close
- * lets it go when the job takes another transport. */
+/* Backends (the registry's entries). */
+extern const struct tp_backend tp_verbs_backend, tp_mpi_backend;
+/* The verbs backend's parts, for its tests: probe (opens the device and keeps it: 1 when it
+ * is present with an active port, else 0 and why), unprobe, create. */
 int tp_verbs_open(const char *device, char *why, size_t len);
 void tp_verbs_close(void);
-/* Collective, after tp_verbs_open: registers the range not on demand (one, holding meta_off;
- * the caller keeps the ranges out of forked children, MADV_DONTFORK) and listens for
- * connections; a peer is connected when first addressed. */
-int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint64_t meta_off,
-                    const struct tp_ops **out);
+int tp_verbs_create(const struct tp_config *c, const struct tp_ops **out);
 /* The node layer (transport_node.c) over backend b, when this rank maps the memory of other
  * ranks (node.h); else b itself. */
 const struct tp_ops *tp_node_layer(const struct tp_ops *b);

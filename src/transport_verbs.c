@@ -845,6 +845,8 @@ int tp_verbs_open(const char *device, char *why, size_t len)
         ctx = verbs_device_open(*opt.ib_device ? opt.ib_device : device, *opt.ib_device != 0,
                                 (int)opt.ib_port, &port_attr, dev_desc, sizeof dev_desc, why,
                                 len);
+    if (ctx)
+        snprintf(why, len, "%s is active", dev_desc);
     return ctx != NULL;
 }
 
@@ -853,9 +855,12 @@ void tp_verbs_close(void)
     verbs_fini();
 }
 
-int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint64_t meta,
-                    const struct tp_ops **out)
+int tp_verbs_create(const struct tp_config *c, const struct tp_ops **out)
 {
+    void *base = c->base;
+    const struct tp_range *ranges = c->ranges;
+    int nranges = c->nranges;
+    uint64_t meta = c->meta_off;
     me = rt_rank();
     nranks = rt_size();
     region_base = base;
@@ -909,6 +914,15 @@ int tp_verbs_create(void *base, const struct tp_range *ranges, int nranges, uint
     *out = &verbs_ops;
     return 0;
 }
+
+const struct tp_backend tp_verbs_backend = {
+    .name = "verbs",
+    .summary = "libibverbs RC queue pairs, RDMA READ/WRITE and atomics",
+    .priority = 20, /* the network's own one-sided operations, no target help */
+    .probe = tp_verbs_open,
+    .unprobe = tp_verbs_close,
+    .create = tp_verbs_create,
+};
 
 /* For tests: makes every later operation to rank use a wrong remote key. */
 void tp_verbs_corrupt_rkey(int rank)

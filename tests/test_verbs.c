@@ -296,7 +296,8 @@ int main(int argc, char **argv)
     region = mmap(NULL, MAPPED, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     const struct tp_range ranges[] = {{0, REGION, 1}, {META, TP_META_BYTES, 0},
                                       {ON_DEMAND, ON_DEMAND_LEN, 1}};
-    if (!tp_verbs_open("", err, sizeof err) || tp_verbs_create(region, ranges, 3, META, &v) != 0 ||
+    const struct tp_config cfg = {.base = region, .ranges = ranges, .nranges = 3, .meta_off = META};
+    if (!tp_verbs_open("", err, sizeof err) || tp_verbs_create(&cfg, &v) != 0 ||
         v->expose(0, REGION, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         if (me == 0)

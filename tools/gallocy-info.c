@@ -17,6 +17,7 @@
 #include "options.h"
 #include "runtime.h"
 #include "uffd_probe.h"
+#include "transport.h"
 #include "verbs_device.h"
 
 struct machine {
@@ -53,18 +54,6 @@ static void probe_faults(struct machine *m)
         close(fd);
 }
 
-/* gallocy-info runs without a job launcher: its messages name no rank, and a fatal one just
- * ends it. */
-int rt_launcher_rank(void)
-{
-    return -1;
-}
-
-_Noreturn void rt_abort(int code)
-{
-    exit(code);
-}
-
 static void survey(struct machine *m)
 {
     memset(m, 0, sizeof *m);
@@ -91,21 +80,26 @@ static void survey(struct machine *m)
     hwloc_topology_destroy(topo);
 }
 
-/* What GALLOCY_TRANSPORT=auto takes on this machine (for a job, every rank must agree):
- * verbs when the device gallocy would use opens with an active port, else MPI.  why says
- * what was found. */
+/* What GALLOCY_TRANSPORT=auto takes on this machine (for a job, every rank must agree): the
+ * registry's first backend, by priority, whose probe passes here.  why says what was found:
+ * the taker's own finding, else why the one before it failed. */
 static const char *auto_choice(const struct machine *m, char *why, size_t len)
 {
-    struct ibv_port_attr pa;
-    char desc[160];
-    const char *want = *opt.ib_device ? opt.ib_device : m->ndev ? m->dev[0].name : "";
-    struct ibv_context *c = verbs_device_open(want, *opt.ib_device != 0, (int)opt.ib_port, &pa,
-                                              desc, sizeof desc, why, len);
-    if (!c)
-        return "mpi";
-    snprintf(why, len, "%s is active", desc);
-    ibv_close_device(c);
-    return "verbs";
+    const char *device = *opt.ib_device ? opt.ib_device : m->ndev ? m->dev[0].name : "";
+    int n;
+    const struct tp_backend *const *b = tp_backends(&n);
+    char found[256];
+    for (int i = 0; i < n; i++) {
+        found[0] = 0;
+        int ok = b[i]->probe(device, found, sizeof found);
+        if (b[i]->unprobe)
+            b[i]->unprobe();
+        if (*found || i == 0)
+            snprintf(why, len, "%s", found);
+        if (ok)
+            return b[i]->name;
+    }
+    return "none";
 }
 
 static void print_text(const struct machine *m)
@@ -117,9 +111,11 @@ static void print_text(const struct machine *m)
            hwloc_get_api_version());
     char why[256];
     const char *choice = auto_choice(m, why, sizeof why);
+    int n;
+    const struct tp_backend *const *b = tp_backends(&n);
     printf("transports:\n");
-    printf("  verbs  built: libibverbs RC queue pairs, RDMA READ/WRITE and atomics\n");
-    printf("  mpi    built: MPI-3 passive-target RMA (works wherever MPI's one-sided does)\n");
+    for (int i = 0; i < n; i++)
+        printf("  %-6s built: %s\n", b[i]->name, b[i]->summary);
     printf("  auto   takes: %s (%s)\n", choice, why);
     printf("RDMA devices:\n");
     if (m->ndev == 0)
@@ -156,8 +152,13 @@ static void print_json(const struct machine *m)
     opt_json_string(stdout, GALLOCY_BUILD_CONFIGURE);
     printf(", \"hwloc_api\": %u},\n", (unsigned)HWLOC_API_VERSION);
     char why[256];
-    printf("  \"transports\": {\"built\": [\"verbs\", \"mpi\"], \"auto\": \"%s\", "
-           "\"why\": ", auto_choice(m, why, sizeof why));
+    int n;
+    const struct tp_backend *const *b = tp_backends(&n);
+    const char *choice = auto_choice(m, why, sizeof why);
+    printf("  \"transports\": {\"built\": [");
+    for (int i = 0; i < n; i++)
+        printf("%s\"%s\"", i ? ", " : "", b[i]->name);
+    printf("], \"auto\": \"%s\", \"why\": ", choice);
     opt_json_string(stdout, why);
     printf("},\n");
     printf("  \"rdma_devices\": [");
