@@ -25,7 +25,11 @@ void raw_open(size_t size)
     }
     const char *t = gallocy_transport();
     verbs = t && !strcmp(t, "verbs");
+#ifdef GALLOCY_HAVE_VERBS
     ops = verbs ? raw_verbs_open(base, size) : raw_mpi_open(base, size);
+#else
+    ops = raw_mpi_open(base, size); /* a build without verbs runs on mpi alone */
+#endif
 }
 
 void raw_close(void)

@@ -2,8 +2,10 @@
 #include "numa.h"
 
 #include <errno.h>
+#ifdef GALLOCY_HAVE_VERBS
 #include <hwloc/openfabrics-verbs.h>
 #include <infiniband/verbs.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -68,6 +70,10 @@ int numa_devices(hwloc_topology_t topo, struct numa_device *out, int max, char *
         snprintf(why, len, "the topology has no OpenFabrics devices");
         return 0;
     }
+#ifndef GALLOCY_HAVE_VERBS
+    snprintf(why, len, "this build has no verbs transport (configure --without-verbs)");
+    return 0;
+#else
     /* The kernels of the build machines have no RDMA support: the list is NULL with ENOSYS,
      * not empty.  Both mean "no device". */
     int count = 0;
@@ -88,6 +94,7 @@ int numa_devices(hwloc_topology_t topo, struct numa_device *out, int max, char *
     if (!n)
         snprintf(why, len, "ibv_get_device_list: no devices");
     return n;
+#endif
 }
 
 void numa_devices_free(struct numa_device *d, int n)

@@ -23,7 +23,12 @@ const char *gallocy_transport(void)
 }
 
 /* The registry: every backend this build has; sorted, the highest priority first, once. */
-static const struct tp_backend *backends[] = {&tp_mpi_backend, &tp_verbs_backend};
+static const struct tp_backend *backends[] = {
+    &tp_mpi_backend,
+#ifdef GALLOCY_HAVE_VERBS /* configure --without-verbs, or no libibverbs and librdmacm */
+    &tp_verbs_backend,
+#endif
+};
 enum { NBACKENDS = sizeof backends / sizeof *backends };
 
 static int by_priority(const void *a, const void *b)

@@ -16,9 +16,8 @@
 #include "numa.h"
 #include "options.h"
 #include "runtime.h"
-#include "uffd_probe.h"
 #include "transport.h"
-#include "verbs_device.h"
+#include "uffd_probe.h"
 
 struct machine {
     int packages, numa_nodes, cores, pus;
