@@ -31,7 +31,7 @@ sq_open=$(printf '%s' "$json" | tr -cd '[' | wc -c)
 sq_close=$(printf '%s' "$json" | tr -cd ']' | wc -c)
 [ "$opens" -eq "$closes" ] && [ "$sq_open" -eq "$sq_close" ] || st=1
 [ "$(printf '%s' "$json" | head -c 1)" = "{" ] && [ "$(printf '%s' "$json" | tail -c 1)" = "}" ] || st=1
-for key in '"version": "' '"build": {"cc": "' '"transports": {"built": ["verbs", "mpi"], "auto": "' \
+for key in '"version": "' '"build": {"cc": "' '"transports": {"built": [' \
            '"rdma_devices": [' '"topology": {"packages": '; do
     echo "$json" | grep -qF "$key" || { echo "JSON lacks $key"; st=1; }
 done
@@ -39,6 +39,17 @@ for key in 'gallocy ' 'build: ' 'transports:' 'RDMA devices:' 'topology: '; do
     echo "$text" | grep -qF "$key" || { echo "text lacks $key"; st=1; }
 done
 verdict "info: JSON is balanced; both say version, build, transports, devices, topology" $st
+# The transports built (the registry, highest priority first): the same in text and JSON, mpi
+# always among them, and auto takes one of them.
+st=0
+text_built=$(echo "$text" | sed -n 's/^  \([a-z]*\) *built: .*/\1/p' | tr '\n' ' ')
+json_built=$(echo "$json" | sed -n 's/.*"transports": {"built": \[\([^]]*\)\].*/\1/p' | tr -d '",')
+json_auto=$(echo "$json" | sed -n 's/.*"transports": {.*"auto": "\([a-z]*\)".*/\1/p')
+[ -n "$json_built" ] && [ "$text_built" = "$json_built " ] || { echo "built: text '$text_built', JSON '$json_built'"; st=1; }
+case " $json_built " in *" mpi "*) ;; *) echo "mpi is not built"; st=1 ;; esac
+case " $json_built " in *" $json_auto "*) ;; *) echo "auto takes '$json_auto', not built"; st=1 ;; esac
+echo "$text" | grep -q "^  auto   takes: $json_auto\( (.*)\)\?\$" || { echo "text auto is not $json_auto"; st=1; }
+verdict "info: transports built (text = JSON: $json_built), mpi among them, auto takes one" $st
 
 st=0
 echo "$json" | grep '"GALLOCY_PREFETCH"' | grep -q '"current": 3, "set": true' || st=1

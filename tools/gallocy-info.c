@@ -115,7 +115,7 @@ static void print_text(const struct machine *m)
     printf("transports:\n");
     for (int i = 0; i < n; i++)
         printf("  %-6s built: %s\n", b[i]->name, b[i]->summary);
-    printf("  auto   takes: %s (%s)\n", choice, why);
+    printf("  auto   takes: %s%s%s%s\n", choice, *why ? " (" : "", why, *why ? ")" : "");
     printf("RDMA devices:\n");
     if (m->ndev == 0)
         printf("  none (%s)\n", m->dev_error[0] ? m->dev_error : "the list is empty");
