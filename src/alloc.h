@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "heap.h"
 #include "remote_free.h"
 #include "segment.h"

@@ -7,7 +7,7 @@
 #include "alloc.h"
 #include "coalloc.h"
 #include "extent.h"
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "space.h"

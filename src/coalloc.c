@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cache.h"
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "log.h"
 #include "pagerun.h"
 #include "prot.h"

@@ -14,7 +14,7 @@
 #include "coalloc.h"
 #include "fault.h"
 #include "fault_server.h"
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "meta.h"

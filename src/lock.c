@@ -13,7 +13,7 @@
 
 #include "cache.h"
 #include "futex.h"
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "space.h"

@@ -7,7 +7,7 @@
 #include "cache.h"
 #include "extent.h"
 #include "fault.h"
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "lifecycle.h"
 #include "space.h"
 

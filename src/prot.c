@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "options.h"

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "addr_agree.h"
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "log.h"
 #include "runtime.h"
 #include "vg.h"

@@ -1,7 +1,7 @@
 /* stats: this rank's counters (gallocy_stats_t), bumped with relaxed atomics. */
 #ifndef GALLOCY_STATS_H
 #define GALLOCY_STATS_H
-#include "gallocy.h"
+#include "gallocy_api.h"
 
 extern gallocy_stats_t stats_counters;
 

@@ -8,7 +8,7 @@
 #include "cache.h"
 #include "coherence.h"
 #include "extent.h"
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "node.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "options.h"

@@ -38,7 +38,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "gallocy.h"
+#include "gallocy_api.h"
 #include "log.h"
 #include "options.h"
 #include "runtime.h"

@@ -58,6 +58,8 @@ run "gallocy-info" 120 sh "$GALLOCY_TEST_SRCDIR/test_info.sh" "$dir/../tools/gal
     "$GALLOCY_TEST_SRCDIR/../src/options.def"
 run "modules include each other in no loop" 60 sh "$GALLOCY_TEST_SRCDIR/test_module_cycles.sh" \
     "$GALLOCY_TEST_SRCDIR/../tools/check-module-cycles"
+run "the core builds without MPI" 120 sh "$GALLOCY_TEST_SRCDIR/test_mpi_free.sh" \
+    "$GALLOCY_TEST_SRCDIR/.." "$dir/.."
 run "scale model in the README" 60 sh "$GALLOCY_TEST_SRCDIR/test_scale_model.sh" \
     "$GALLOCY_TEST_SRCDIR/../README.md" "$GALLOCY_TEST_SRCDIR/../tools/scale-model"
 run "the first-run demo, small (examples/demo)" 600 env GALLOCY_EXAMPLES_BIN="$dir/../examples" \
