@@ -26,7 +26,7 @@ verdict "bench: bench/run finishes (status $rc)" $rc
 csv="$out/results.csv"
 for t in get_lat put_lat get_bw put_bw atomic_lat heap_lat node_lat node_offset get_lat_transport \
          get_bw_transport put_lat_transport atomic_lat_transport gups \
-         read_fault seq_read write_fault memset_bw prepare fault_ways fault_ways_uffd random_access \
+         read_fault seq_read write_fault memset_bw prepare fault_ways random_access \
          fault_threads sticky_sharing teardown \
          mpi_own mpi_remote mpi_cold \
          barrier barrier_cached lock busy_target lock_increment pairs threadtest threadtest_scaling larson \
@@ -39,6 +39,16 @@ for t in get_lat put_lat get_bw put_bw atomic_lat heap_lat node_lat node_offset 
     [ "$rows" -gt 0 ] && [ "$bad" -eq 0 ]
     verdict "bench: table $t: $rows rows, $bad not 7 fields with positive figures" $?
 done
+# The uffd way against its own floor: rows where this kernel gives gallocy the uffd way (the
+# library's probe, gallocy-info), else the run says it skipped uffd.
+if tools/gallocy-info --json | grep -q '"available": \["uffd"'; then
+    rows=$(awk -F, '$1 == "fault_ways_uffd" && NF == 7 && $4 + 0 > 0 && $6 + 0 > 0' "$csv" | wc -l)
+    [ "$rows" -gt 0 ]
+    verdict "bench: table fault_ways_uffd: $rows rows with positive figures (uffd allowed here)" $?
+else
+    grep -q '^# uffd: not available here, skipped' "$out/run.log"
+    verdict "bench: fault_ways_uffd: uffd is not allowed here, and bench_fault says it skipped it" $?
+fi
 # The context switches of the Jacobi runs: a count for each kind, gallocy's and MPI's (no
 # ratio: MPI's is often 0).
 rows=$(awk -F, '$1 == "jacobi_switches" && NF == 7 && $4 ~ /^[0-9.]+$/ && $6 ~ /^[0-9.]+$/' \
