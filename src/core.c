@@ -120,7 +120,7 @@ static int check_options_agree(void)
 
 void core_fini(void)
 {
-    __atomic_store_n(&lifecycle_up, 0, __ATOMIC_RELEASE);
+    lifecycle_set_up(0);
     fault_server_stop();
     svc_stop();
     tp_fini();
@@ -137,7 +137,7 @@ void core_fini(void)
 
 void core_abandon(void)
 {
-    __atomic_store_n(&lifecycle_up, 0, __ATOMIC_RELEASE);
+    lifecycle_set_up(0);
     fault_server_stop();
     svc_stop();
 }
@@ -160,17 +160,21 @@ int core_init(void)
                       "address space; lower GALLOCY_HEAP_SIZE", n, opt.heap_size);
         return -ENOMEM;
     }
-    if ((rc = agree(prot_choose())) != 0)
+    if ((rc = agree(prot_choose())) != 0) {
+        prot_fini(); /* a rank that opened a userfaultfd while another failed */
         return rc;
+    }
     if (rt_rank() == 0)
         log_verbose(1, "faults: %s", prot_way_name(prot_way));
     rc = space_init(opt.heap_size, opt.coalloc_size,
                     meta_size(opt.heap_size, (size_t)opt.remote_free_slots));
-    if (rc)
-        return rc;
-    rc = prot_setup(); /* the page tables' way needs the view mapped and registered */
-    if (rc) {
+    /* The page tables' way needs the view mapped and registered.  space_init's verdict is the
+     * same on every rank, so all or none take part in this one. */
+    if (!rc)
+        rc = agree(prot_setup());
+    if (rc) { /* prot_choose's userfaultfd too: a later gallocy_init opens its own */
         space_fini();
+        prot_fini();
         return rc;
     }
     space_set_pinned_test(tp_is_pinned);
@@ -222,6 +226,6 @@ int core_init(void)
         return rc;
     }
     rt_barrier();
-    __atomic_store_n(&lifecycle_up, 1, __ATOMIC_RELEASE);
+    lifecycle_set_up(1);
     return 0;
 }
