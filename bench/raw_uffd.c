@@ -50,8 +50,11 @@ double raw_bare_uffd_fault(size_t pages)
         goto out;
     }
     pthread_t server;
-    if (pthread_create(&server, NULL, serve, &uffd) != 0)
+    int rc = pthread_create(&server, NULL, serve, &uffd);
+    if (rc != 0) {
+        result = -rc;
         goto out;
+    }
     volatile char sink = 0;
     double t0 = bench_now();
     for (size_t i = 0; i < pages; i++)

@@ -28,7 +28,7 @@ static int on_mpi_finalize(MPI_Comm comm, int keyval, void *value, void *extra)
     (void)keyval;
     (void)value;
     (void)extra;
-    if (__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE)) {
+    if (lifecycle_is_up()) {
         log_verbose(1, "MPI_Finalize before gallocy_finalize: gallocy finalizes first");
         finalize();
     }
@@ -37,7 +37,7 @@ static int on_mpi_finalize(MPI_Comm comm, int keyval, void *value, void *extra)
 
 static void at_exit(void)
 {
-    if (__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE)) {
+    if (lifecycle_is_up()) {
         log_verbose(1, "exit without gallocy_finalize or MPI_Finalize: gallocy stops its "
                     "threads; writes not yet released are lost");
         core_abandon();
@@ -54,7 +54,7 @@ int gallocy_init(MPI_Comm comm)
                   "MPI_THREAD_MULTIPLE first");
         return -GALLOCY_ERR_THREAD_LEVEL;
     }
-    if (__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE))
+    if (lifecycle_is_up())
         return -EBUSY;
     int inter = 0;
     if (comm == MPI_COMM_NULL || PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter) {
@@ -96,7 +96,7 @@ int gallocy_init(MPI_Comm comm)
 
 static int finalize(void)
 {
-    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE))
+    if (!lifecycle_is_up())
         return -GALLOCY_ERR_NOT_INITIALIZED;
     gallocy_release();
     rt_barrier(); /* every rank's write backs are done before windows go away */
@@ -120,10 +120,10 @@ int gallocy_finalize(void)
 
 int gallocy_rank(void)
 {
-    return __atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) ? rt_rank() : -1;
+    return lifecycle_is_up() ? rt_rank() : -1;
 }
 
 int gallocy_nranks(void)
 {
-    return __atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) ? rt_size() : -1;
+    return lifecycle_is_up() ? rt_size() : -1;
 }

@@ -17,7 +17,7 @@ static enum role role_of(MPI_Comm comm, int root)
 
 static int on(void)
 {
-    return __atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE);
+    return lifecycle_is_up();
 }
 
 static int my_rank(MPI_Comm comm)

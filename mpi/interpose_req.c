@@ -44,7 +44,7 @@ void ip_buf(struct ip_pins *p, const void *buf, MPI_Count count, MPI_Datatype dt
 {
     const char *lo;
     size_t len;
-    if (__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) && span_of(buf, count, dt, &lo, &len))
+    if (lifecycle_is_up() && span_of(buf, count, dt, &lo, &len))
         ip_bytes(p, lo, len, write);
 }
 
@@ -65,7 +65,7 @@ void ip_bufv(struct ip_pins *p, const void *buf, const int *counts, const int *d
              MPI_Datatype dt, int write)
 {
     MPI_Aint lb, extent;
-    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) || buf == MPI_IN_PLACE || !counts ||
+    if (!lifecycle_is_up() || buf == MPI_IN_PLACE || !counts ||
         !displs || PMPI_Type_get_extent(dt, &lb, &extent) != MPI_SUCCESS)
         return;
     const char *lo = NULL, *hi = NULL;
@@ -78,7 +78,7 @@ void ip_bufv(struct ip_pins *p, const void *buf, const int *counts, const int *d
 void ip_bufw(struct ip_pins *p, const void *buf, const int *counts, const int *displs, int n,
              const MPI_Datatype *dts, int write)
 {
-    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) || buf == MPI_IN_PLACE || !counts ||
+    if (!lifecycle_is_up() || buf == MPI_IN_PLACE || !counts ||
         !displs || !dts)
         return;
     const char *lo = NULL, *hi = NULL;
@@ -233,7 +233,7 @@ void ip_persistent(int rc, const MPI_Request *req, const void *buf, MPI_Count co
     const char *lo;
     size_t len;
     if (rc != MPI_SUCCESS || !req || *req == MPI_REQUEST_NULL ||
-        !__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) || !span_of(buf, count, dt, &lo, &len))
+        !lifecycle_is_up() || !span_of(buf, count, dt, &lo, &len))
         return;
     /* The span, not the datatype: the program may free the type before it starts. */
     pthread_mutex_lock(&lock);

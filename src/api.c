@@ -81,7 +81,7 @@ void gallocy_cofree(void *p)
 
 int gallocy_home(const void *p)
 {
-    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) || !space_contains(p))
+    if (!lifecycle_is_up() || !space_contains(p))
         return -1;
     return space_home(space_off(p));
 }

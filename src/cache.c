@@ -615,6 +615,7 @@ void cache_write_back(void)
     qsort(dirty, ndirty, sizeof *dirty, by_page);
     /* Kept copies left unchanged too long are written back as ordinary copies, and end clean
      * (in the list of untracked copies, which the next acquire drops). */
+    size_t nkeep = 0;
     for (size_t i = 0; i < ndirty; i++) {
         struct dirty *d = &dirty[i];
         if (d->keep && d->idle >= KEEP_IDLE && !pins[d->page]) {
@@ -622,8 +623,8 @@ void cache_write_back(void)
             age[d->page] = AGE_DROPPED_IN_SECTION; /* fetched again in a section: kept again */
             add_run(&runs, &nruns, &runs_cap, d->page, 1);
         }
+        nkeep += d->keep;
     }
-    size_t nkeep = count_kept();
     /* Write-protect first, in runs of adjacent pages: a thread still writing faults and waits
      * for cache_lock, so the diff below sees a stable page.  Pinned pages stay writable.
      * When the mprotect way runs out of memory maps even after shedding (dirty copies

@@ -1,10 +1,10 @@
 /* cache: this rank's state of every page of the global range.  A page homed elsewhere is
  * invalid (absent), read (a clean copy) or dirty (writable, with a twin); a copy is also
  * tracked or not (notice.c: kept across acquires unless a write notice names it).  A page of
- * this rank's own is plain memory (PS_OWN; a page of the collective area is PS_INVALID until first touched, which maps it) until another rank
- * caches it; then it is shared (write-protected) or home-dirty (written since the last
- * release).  Also the list of untracked cached runs, so an acquire costs what it must drop,
- * not the range size.
+ * this rank's own is plain memory (PS_OWN; a page of the collective area is PS_INVALID until
+ * first touched, which maps it) until another rank caches it; then it is shared
+ * (write-protected) or home-dirty (written since the last release).  Also the list of
+ * untracked cached runs, so an acquire costs what it must drop, not the range size.
  *
  * Pins: a range handed to MPI (or another party that reads or writes it behind gallocy's
  * back, such as the kernel) stays as it was made ready until unpinned: a release diffs a

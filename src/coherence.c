@@ -24,8 +24,10 @@ static void apply_notices(const unsigned long *want)
     size_t n;
     notice_read_begin(want);
     while ((n = notice_read_next(cache_tracked != 0, &runs)) > 0)
-        for (size_t i = 0; i < n; i++)
-            stats_add(stale_drops, cache_drop(notice_run_page(runs[i]), notice_run_len(runs[i])));
+        for (size_t i = 0; i < n; i++) {
+            size_t dropped = cache_drop(notice_run_page(runs[i]), notice_run_len(runs[i]));
+            stats_add(stale_drops, dropped);
+        }
     if (notice_read_end())
         stats_add(stale_drops, cache_drop_tracked());
 }

@@ -317,7 +317,7 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
         errno = saved_errno;
         return;
     }
-    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE)) {
+    if (!lifecycle_is_up()) {
         log_error(NULL, "access to global memory at %p %s", addr, lifecycle_in_forked_child ?
                   "in a child made by fork: the child inherits none of gallocy's memory" :
                   "outside gallocy_init..gallocy_finalize");

@@ -61,8 +61,9 @@ static void handle(ssize_t got, const struct uffd_msg *msg)
 {
     if (got == (ssize_t)sizeof *msg) {
         serve(msg);
-    } else if (got < 0 && errno != EAGAIN && errno != EINTR) { /* EAGAIN: another server took it */
-        log_fatal("gallocy (page fault)", "reading the userfaultfd failed: %s", strerror(errno));
+    } else if (got < 0 && errno != EAGAIN && errno != EINTR) { /* EAGAIN: another took it */
+        log_fatal("gallocy (page fault)", "reading the userfaultfd failed: %s",
+                  strerror(errno));
     }
 }
 
@@ -127,29 +128,25 @@ static int set_blocking(int on)
     return fcntl(prot_uffd, F_SETFL, on ? fl & ~O_NONBLOCK : fl | O_NONBLOCK) == 0 ? 0 : -errno;
 }
 
-int fault_server_start(void)
+/* The lone server: 0, or a negative code with the userfaultfd as it was. */
+static int start_lone(void)
 {
-    if (prot_way != PROT_WAY_UFFD)
-        return 0;
+    int rc = set_blocking(1);
+    if (rc == 0 && (rc = -pthread_create(&threads[0], NULL, lone_server_main, NULL)) != 0)
+        set_blocking(0);
+    nservers = lone = rc == 0;
+    return rc;
+}
+
+/* want servers in epoll sets, stopped through stop_fd: 0 when at least one runs (fewer than
+ * wanted serve all the same), else a negative code. */
+static int start_epoll(int want)
+{
     stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (stop_fd < 0)
         return -errno;
-    int want = processors();
-    want = want < MAX_SERVERS ? want : MAX_SERVERS;
-    sigset_t all, old;
-    sigfillset(&all);
-    /* The application's signals go to its own threads, never to these.  Their CPU binding is
-     * the initialising thread's: a rank bound to one core serves faults there, where the
-     * faulting thread's sleep hands the core straight over. */
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = 0;
-    if (want == 1 && set_blocking(1) == 0) {
-        rc = -pthread_create(&threads[0], NULL, lone_server_main, NULL);
-        nservers = lone = rc == 0;
-        if (!lone)
-            set_blocking(0);
-    }
-    for (; !lone && nservers < want; nservers++) {
+    for (nservers = 0; nservers < want; nservers++) {
         int i = nservers;
         epfd[i] = epoll_create1(EPOLL_CLOEXEC);
         if (epfd[i] < 0 || add(epfd[i], stop_fd, EPOLLIN) != 0 ||
@@ -164,13 +161,30 @@ int fault_server_start(void)
             break;
         }
     }
+    if (nservers > 0)
+        return 0;
+    close(stop_fd);
+    stop_fd = -1;
+    return rc ? rc : -EAGAIN;
+}
+
+int fault_server_start(void)
+{
+    if (prot_way != PROT_WAY_UFFD)
+        return 0;
+    int want = processors();
+    want = want < MAX_SERVERS ? want : MAX_SERVERS;
+    sigset_t all, old;
+    sigfillset(&all);
+    /* The application's signals go to its own threads, never to these.  Their CPU binding is
+     * the initialising thread's: a rank bound to one core serves faults there, where the
+     * faulting thread's sleep hands the core straight over. */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = want == 1 ? start_lone() : -1;
+    if (rc != 0) /* several cores, or the lone server could not start: epoll's */
+        rc = start_epoll(want);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (nservers == 0) {
-        close(stop_fd);
-        stop_fd = -1;
-        return rc ? rc : -EAGAIN;
-    }
-    return 0; /* fewer servers than wanted serve all the same */
+    return rc;
 }
 
 void fault_server_stop(void)
@@ -189,8 +203,8 @@ void fault_server_stop(void)
             pthread_join(threads[i], NULL);
             close(epfd[i]);
         }
+        close(stop_fd);
+        stop_fd = -1;
     }
-    close(stop_fd);
-    stop_fd = -1;
     nservers = 0;
 }

@@ -104,13 +104,16 @@ static inline uint64_t run_pack(size_t page, size_t n)
 {
     return (uint64_t)page << RUN_BITS | (n - 1);
 }
-static inline size_t run_page(uint64_t r)
+
+/* Whether run r ends where pages [page, page+n) start, and can take them. */
+static inline int run_extends(uint64_t r, size_t page, size_t n)
 {
-    return notice_run_page(r);
+    return notice_run_page(r) + notice_run_len(r) == page && notice_run_len(r) + n <= RUN_MAX;
 }
-static inline size_t run_len(uint64_t r)
+/* Run r, n pages longer (its flags dropped). */
+static inline uint64_t run_grown(uint64_t r, size_t n)
 {
-    return notice_run_len(r);
+    return run_pack(notice_run_page(r), notice_run_len(r) + n);
 }
 
 static size_t announce_ring_off(int parity)
@@ -181,9 +184,8 @@ static void add_run(uint64_t **arr, size_t *len, size_t *cap, size_t page, size_
     while (n) {
         size_t k = n < RUN_MAX ? n : RUN_MAX;
         uint64_t *last = *len ? &(*arr)[*len - 1] : NULL;
-        if (last && (*last & RUN_UNSHARE) == flags && run_page(*last) + run_len(*last) == page &&
-            run_len(*last) + k <= RUN_MAX) {
-            *last = run_pack(run_page(*last), run_len(*last) + k) | flags;
+        if (last && (*last & RUN_UNSHARE) == flags && run_extends(*last, page, k)) {
+            *last = run_grown(*last, k) | flags;
         } else {
             if (*len == *cap)
                 *arr = vec_grow(*arr, cap, sizeof **arr, "write notices");
@@ -227,9 +229,8 @@ void notice_publish(void)
 static void queue_announcement(int home, size_t page, size_t n)
 {
     struct queued *last = nqueued ? &queued[nqueued - 1] : NULL;
-    if (last && last->home == home && run_page(last->run) + run_len(last->run) == page &&
-        run_len(last->run) + n <= RUN_MAX) {
-        last->run = run_pack(run_page(last->run), run_len(last->run) + n);
+    if (last && last->home == home && run_extends(last->run, page, n)) {
+        last->run = run_grown(last->run, n);
         return;
     }
     if (nqueued == queued_cap)
@@ -276,7 +277,7 @@ static void mark_reread(size_t page, size_t n)
 /* The pages of run r still ANNOUNCED become state. */
 static void mark_run(uint64_t r, uint8_t state)
 {
-    for (size_t p = run_page(r), e = p + run_len(r); p < e; p++)
+    for (size_t p = notice_run_page(r), e = p + notice_run_len(r); p < e; p++)
         if (known[p] == KNOWN_ANNOUNCED) {
             known[p] = state;
             nconfirmed += state == KNOWN_CONFIRMED;
@@ -364,9 +365,9 @@ static int read_batch(int nb, size_t used)
             return 1;
     for (size_t i = 0; i < used; i++) {
         if (read_buf[i] & RUN_UNSHARE)
-            unconfirm(run_page(read_buf[i]), run_len(read_buf[i]));
+            unconfirm(notice_run_page(read_buf[i]), notice_run_len(read_buf[i]));
         else
-            mark_reread(run_page(read_buf[i]), run_len(read_buf[i]));
+            mark_reread(notice_run_page(read_buf[i]), notice_run_len(read_buf[i]));
     }
     return 0;
 }

@@ -18,7 +18,7 @@ static unsigned generation;
 int pin_ready(const void *p, size_t len, int write, int keep, struct pin_span *out)
 {
     *out = (struct pin_span){0, 0, 0};
-    if (len == 0 || !__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE))
+    if (len == 0 || !lifecycle_is_up())
         return 0;
     uintptr_t lo = (uintptr_t)p, hi = lo + len, base = (uintptr_t)sp.base;
     if (hi < lo)
@@ -41,7 +41,7 @@ int pin_ready(const void *p, size_t len, int write, int keep, struct pin_span *o
 void pin_drop(struct pin_span *s)
 {
     if (s->n == 0 || s->generation != generation ||
-        !__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE))
+        !lifecycle_is_up())
         return;
     cache_lock_all();
     cache_unpin(s->page, s->n);
@@ -56,7 +56,7 @@ void pin_new_generation(void)
 
 int gallocy_prepare(void *p, size_t n, unsigned flags)
 {
-    if (!__atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE))
+    if (!lifecycle_is_up())
         return -GALLOCY_ERR_NOT_INITIALIZED;
     if ((flags & ~(unsigned)(GALLOCY_READ | GALLOCY_WRITE)) || !flags || !p ||
         !space_contains(p) || (n && !space_contains((char *)p + n - 1)))

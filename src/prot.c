@@ -29,7 +29,7 @@ const char *prot_way_name(int way)
 
 const char *gallocy_faults(void)
 {
-    return __atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) ? prot_way_name(prot_way) : NULL;
+    return lifecycle_is_up() ? prot_way_name(prot_way) : NULL;
 }
 
 int prot_choose(void)

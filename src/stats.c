@@ -27,9 +27,10 @@ enum {
                    "stats.def lists " #name " out of gallocy_stats_t's order");
 #include "stats.def"
 #undef STAT
-_Static_assert(offsetof(gallocy_stats_t, superblocks) == NCOUNTERS * sizeof(uint64_t) &&
+enum { SUPERBLOCKS_AT = NCOUNTERS * sizeof(uint64_t) };
+_Static_assert(offsetof(gallocy_stats_t, superblocks) == SUPERBLOCKS_AT &&
                    sizeof(gallocy_stats_t) ==
-                       offsetof(gallocy_stats_t, superblocks) + GALLOCY_SIZE_CLASSES * sizeof(uint64_t),
+                       SUPERBLOCKS_AT + GALLOCY_SIZE_CLASSES * sizeof(uint64_t),
                "gallocy_stats_t has a counter that stats.def does not list");
 
 void stats_set_source(stats_source_fn fn)

@@ -19,10 +19,11 @@ const struct tp_ops *tp;
 
 const char *gallocy_transport(void)
 {
-    return __atomic_load_n(&lifecycle_up, __ATOMIC_ACQUIRE) ? tp->name : NULL;
+    return lifecycle_is_up() ? tp->name : NULL;
 }
 
-/* The registry: every backend this build has; sorted, the highest priority first, once. */
+/* The registry: every backend this build has, sorted once (registry()) by priority, the
+ * highest first, and the list of GALLOCY_TRANSPORT's values made from it. */
 static const struct tp_backend *backends[] = {
     &tp_mpi_backend,
 #ifdef GALLOCY_HAVE_VERBS /* configure --without-verbs, or no libibverbs and librdmacm */
@@ -30,6 +31,7 @@ static const struct tp_backend *backends[] = {
 #endif
 };
 enum { NBACKENDS = sizeof backends / sizeof *backends };
+static char choices[160]; /* "auto, verbs or mpi" */
 
 static int by_priority(const void *a, const void *b)
 {
@@ -38,49 +40,49 @@ static int by_priority(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-static void sort_backends(void)
+static void build_registry(void)
 {
     qsort(backends, NBACKENDS, sizeof *backends, by_priority);
+    size_t n = (size_t)snprintf(choices, sizeof choices, "auto");
+    for (int i = 0; i < NBACKENDS && n < sizeof choices; i++)
+        n += (size_t)snprintf(choices + n, sizeof choices - n, "%s%s",
+                              i == NBACKENDS - 1 ? " or " : ", ", backends[i]->name);
+}
+
+static const struct tp_backend *const *registry(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build_registry);
+    return backends;
 }
 
 const struct tp_backend *const *tp_backends(int *n)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, sort_backends);
     *n = NBACKENDS;
-    return backends;
+    return registry();
 }
 
 int tp_choice(const char *name)
 {
-    int n;
-    tp_backends(&n); /* sorted */
+    const struct tp_backend *const *b = registry();
     if (!strcmp(name, "auto"))
         return 0;
     for (int i = 0; i < NBACKENDS; i++)
-        if (!strcmp(name, backends[i]->name))
+        if (!strcmp(name, b[i]->name))
             return i + 1;
     return -1;
 }
 
 const char *tp_choice_name(int choice)
 {
-    return choice == 0 ? "auto" : choice > 0 && choice <= NBACKENDS ? backends[choice - 1]->name
-                                                                   : "?";
+    const struct tp_backend *const *b = registry();
+    return choice == 0 ? "auto" : choice > 0 && choice <= NBACKENDS ? b[choice - 1]->name : "?";
 }
 
 const char *tp_choices(void)
 {
-    static char list[160];
-    int nb;
-    tp_backends(&nb); /* sorted */
-    if (!*list) {
-        size_t n = (size_t)snprintf(list, sizeof list, "auto");
-        for (int i = 0; i < NBACKENDS && n < sizeof list; i++)
-            n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
-                                  i == NBACKENDS - 1 ? " or " : ", ", backends[i]->name);
-    }
-    return list;
+    registry();
+    return choices;
 }
 
 /* Whether every rank can use b (each probes it; one reduction): a job runs on one transport.
@@ -104,14 +106,14 @@ static int usable_everywhere(const struct tp_backend *b, const char *device, int
 int tp_init(const struct tp_config *cfg, const char *device)
 {
     int choice = tp_choice(opt.transport), rc = -GALLOCY_ERR_TRANSPORT; /* core checked it */
-    const struct tp_backend *chosen = NULL;
+    const struct tp_backend *const *b = registry(), *chosen = NULL;
     if (choice > 0) {
-        if (usable_everywhere(backends[choice - 1], device, 1))
-            chosen = backends[choice - 1];
+        if (usable_everywhere(b[choice - 1], device, 1))
+            chosen = b[choice - 1];
     } else {
         for (int i = 0; i < NBACKENDS && !chosen; i++)
-            if (usable_everywhere(backends[i], device, 0))
-                chosen = backends[i];
+            if (usable_everywhere(b[i], device, 0))
+                chosen = b[i];
     }
     if (chosen)
         rc = chosen->create(cfg, &tp);
