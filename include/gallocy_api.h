@@ -95,7 +95,9 @@ int gallocy_home(const void *p);
 /*
  * Consistency.  gallocy_release makes this rank's writes visible at their homes (to be seen
  * by a later acquire elsewhere) and publishes which pages it changed; gallocy_acquire drops
- * the cached copies that may be stale, so later reads see what was released before.
+ * the cached copies that may be stale, so later reads see what was released before.  An
+ * acquire first sends this rank's own unreleased changes home, as a release does: a copy
+ * with changes in it is never kept past an acquire.
  * gallocy_barrier (collective) = release, barrier, acquire.
  * Any thread; they act on the whole rank (all its threads' cached pages).
  */

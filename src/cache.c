@@ -12,7 +12,7 @@
 #include "diff.h"
 #include "log.h"
 #include "notice.h"
-#include "numa.h"
+#include "pagetable.h"
 #include "pagefilter.h"
 #include "prot.h"
 #include "space.h"
@@ -20,10 +20,8 @@
 #include "transport.h"
 #include "vec.h"
 
-uint8_t *cache_state;
 futex_mutex_t cache_lock;
 size_t cache_tracked;
-static uint16_t *pins; /* per page: pins held */
 
 struct run {
     size_t page, n;
@@ -47,8 +45,8 @@ static struct run *stale; /* changed by this rank's puts and atomics: dropped at
 static size_t nstale, stale_cap;
 static struct pagefilter stale_seen; /* pages in stale, mostly */
 static size_t tracked_lo = SIZE_MAX, tracked_hi; /* pages holding every tracked copy */
-/* Per page, counting releases (saturating); own pages and other ranks' never share a
- * page, so one array serves both:
+/* A page's age (pagetable.h) counts releases (saturating); own pages and other ranks' never
+ * share a page, so one field serves both:
  *  - an own shared page: releases that noticed a change since a reader last announced it.  At
  *    UNSHARE_AFTER the readers only refetch it after each notice, never keep it, so protecting
  *    it costs its home a fault, a twin and a compare every epoch for nothing: the home stops
@@ -58,7 +56,6 @@ static size_t tracked_lo = SIZE_MAX, tracked_hi; /* pages holding every tracked 
  *    a lock; AGE_DROPPED_IN_SECTION, an acquire dropped it after such a fetch.  A copy
  *    fetched in a critical section again after that is read under the lock time after time:
  *    the next acquire keeps it instead of dropping it. */
-static uint8_t *age;
 enum { AGE_COUNT = 63, AGE_DROPPED_IN_SECTION = 64, AGE_FETCHED_IN_SECTION = 128 };
 static int locks_held; /* cache_locks_held */
 static int fetched_in_section; /* since the last acquire: a copy with AGE_FETCHED_IN_SECTION */
@@ -159,7 +156,7 @@ static void start_keeping(struct dirty *d)
 {
     d->keep = 1;
     d->idle = 0;
-    age[d->page] &= AGE_COUNT;
+    pagetable[d->page].age &= AGE_COUNT;
     stats_inc(pages_kept);
 }
 
@@ -171,26 +168,7 @@ static void twin_release(unsigned char *t)
 
 int cache_init(void)
 {
-    size_t npages = npages_all();
-    cache_state = mmap(NULL, npages, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    pins = mmap(NULL, npages * sizeof *pins, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    age = mmap(NULL, npages, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (cache_state == MAP_FAILED || pins == MAP_FAILED || age == MAP_FAILED) {
-        if (cache_state != MAP_FAILED)
-            munmap(cache_state, npages);
-        if (pins != MAP_FAILED)
-            munmap(pins, npages * sizeof *pins);
-        if (age != MAP_FAILED)
-            munmap(age, npages);
-        cache_state = age = NULL;
-        pins = NULL;
-        return -ENOMEM;
-    }
-    numa_bind(cache_state, npages, "page-state table");
-    memset(cache_state + space_my_heap_off() / GPAGE, PS_OWN, sp.heap_size / GPAGE);
+    pagetable_set_state(space_my_heap_off() / GPAGE, sp.heap_size / GPAGE, PS_OWN);
     return 0;
 }
 
@@ -198,18 +176,9 @@ void cache_fini(void)
 {
     /* Twin chunks are not tracked one by one; the few that exist die with the process image
      * of a finished job, and a re-init reuses the free list. */
-    if (cache_state)
-        munmap(cache_state, npages_all());
-    if (pins)
-        munmap(pins, npages_all() * sizeof *pins);
-    if (age)
-        munmap(age, npages_all());
-    age = NULL;
     vec_free(runs, runs_cap, sizeof *runs);
     vec_free(dirty, dirty_cap, sizeof *dirty);
     vec_free(stale, stale_cap, sizeof *stale);
-    cache_state = NULL;
-    pins = NULL;
     runs = stale = NULL;
     dirty = NULL;
     nruns = runs_cap = ndirty = dirty_cap = nstale = stale_cap = 0;
@@ -241,8 +210,8 @@ static int call_prot(enum how how, size_t page, size_t n)
  * area (plain or shared), not pinned; absent pages too, so that the runs are long. */
 static int sheddable(size_t p)
 {
-    uint8_t k = cache_state[p] & PS_KIND;
-    return !pins[p] && !(cache_state[p] & PS_STALE) &&
+    uint8_t k = pagetable[p].state & PS_KIND;
+    return !pagetable[p].pins && !(pagetable[p].state & PS_STALE) &&
            (k == PS_INVALID || k == PS_READ || k == PS_OWN || k == PS_SHARED);
 }
 
@@ -266,10 +235,10 @@ static size_t shed(size_t ex, size_t exn)
             j++;
         if (prot_unmap(i * GPAGE, (j - i) * GPAGE) == 0) {
             for (size_t p = i; p < j; p++) {
-                uint8_t k = cache_state[p] & PS_KIND;
+                uint8_t k = pagetable[p].state & PS_KIND;
                 if (k == PS_READ || k == PS_OWN) {
-                    cache_tracked -= (cache_state[p] & PS_TRACKED) != 0;
-                    cache_state[p] = PS_INVALID;
+                    cache_tracked -= (pagetable[p].state & PS_TRACKED) != 0;
+                    pagetable[p].state = PS_INVALID;
                     dropped++;
                 }
             }
@@ -319,18 +288,20 @@ static void record_clean(size_t page, size_t n, int home)
         while (j < n && notice_page_tracked(page + j) == tracked)
             j++;
         if (tracked) {
-            memset(cache_state + page + i, PS_READ | PS_TRACKED, j - i);
+            pagetable_set_state(page + i, j - i, PS_READ | PS_TRACKED);
             cache_tracked += j - i;
             tracked_lo = page + i < tracked_lo ? page + i : tracked_lo;
             tracked_hi = page + j > tracked_hi ? page + j : tracked_hi;
         } else {
-            memset(cache_state + page + i, PS_READ, j - i);
+            pagetable_set_state(page + i, j - i, PS_READ);
             add_run(&runs, &nruns, &runs_cap, page + i, j - i);
             int in_section = __atomic_load_n(&locks_held, __ATOMIC_RELAXED) > 0;
             fetched_in_section |= in_section;
-            for (size_t p = page + i; p < page + j; p++)
-                age[p] = in_section ? (uint8_t)(age[p] | AGE_FETCHED_IN_SECTION)
-                                    : (uint8_t)(age[p] & ~AGE_FETCHED_IN_SECTION);
+            for (size_t p = page + i; p < page + j; p++) {
+                uint8_t *age = &pagetable[p].age;
+                *age = in_section ? (uint8_t)(*age | AGE_FETCHED_IN_SECTION)
+                                  : (uint8_t)(*age & ~AGE_FETCHED_IN_SECTION);
+            }
         }
         i = j;
     }
@@ -352,7 +323,7 @@ static void add_dirty(size_t page, unsigned char *twin, uint8_t state)
     if (ndirty == dirty_cap)
         dirty = vec_grow(dirty, &dirty_cap, sizeof *dirty, "page-cache bookkeeping");
     dirty[ndirty++] = (struct dirty){.page = page, .twin = twin};
-    cache_state[page] = state;
+    pagetable[page].state = state;
 }
 
 static void twin_all(size_t page, size_t n)
@@ -360,7 +331,7 @@ static void twin_all(size_t page, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char *t = twin_alloc();
         memcpy(t, sp.alias + (page + i) * GPAGE, GPAGE);
-        add_dirty(page + i, t, PS_DIRTY | (cache_state[page + i] & (PS_TRACKED | PS_STALE)));
+        add_dirty(page + i, t, PS_DIRTY | (pagetable[page + i].state & (PS_TRACKED | PS_STALE)));
     }
 }
 
@@ -382,15 +353,15 @@ void cache_map_own(size_t page, size_t n)
     if (prot_way != PROT_WAY_MPROTECT)
         space_populate(page * GPAGE, n * GPAGE); /* userfaultfd maps what the memfd holds */
     protect(MAP_RW, page, n);
-    memset(cache_state + page, PS_OWN, n);
+    pagetable_set_state(page, n, PS_OWN);
 }
 
 void cache_touch_shared(size_t page, size_t n, int write)
 {
-    int writable = write || (cache_state[page] & PS_KIND) == PS_HOME_DIRTY;
+    int writable = write || (pagetable[page].state & PS_KIND) == PS_HOME_DIRTY;
     for (size_t i = page; write && i < page + n; i++)
-        if ((cache_state[i] & PS_KIND) == PS_SHARED)
-            add_dirty(i, NULL, PS_HOME_DIRTY | (cache_state[i] & PS_HISTORY));
+        if ((pagetable[i].state & PS_KIND) == PS_SHARED)
+            add_dirty(i, NULL, PS_HOME_DIRTY | (pagetable[i].state & PS_HISTORY));
     if (prot_way != PROT_WAY_MPROTECT && page * GPAGE >= sp.coalloc_off)
         space_populate(page * GPAGE, n * GPAGE);
     protect(writable ? MAP_RW : MAP_RO, page, n);
@@ -399,22 +370,22 @@ void cache_touch_shared(size_t page, size_t n, int write)
 void cache_write_shared(size_t page, size_t n)
 {
     /* The page that faulted is being written: a fresh history */
-    cache_state[page] = (uint8_t)(cache_state[page] & ~PS_HISTORY) | PS_WRITTEN;
+    pagetable[page].state = (uint8_t)(pagetable[page].state & ~PS_HISTORY) | PS_WRITTEN;
     for (size_t i = page; i < page + n; i++) {
         unsigned char *t = twin_alloc();
         memcpy(t, sp.alias + i * GPAGE, GPAGE);
-        add_dirty(i, t, PS_HOME_DIRTY | (cache_state[i] & PS_HISTORY));
+        add_dirty(i, t, PS_HOME_DIRTY | (pagetable[i].state & PS_HISTORY));
     }
     /* A protection change, not a mapping: the pages are mapped (write-protected) but for
      * the rare shared page this rank never touched, whose access then faults once more and
-     * is mapped as home-dirty (fault.c).  Mapping a run of mapped pages would cost two calls
-     * a page (each finds its entry there). */
+     * is mapped as home-dirty (coherence_fault).  Mapping a run of mapped pages would cost
+     * two calls a page (each finds its entry there). */
     protect(MAKE_RW, page, n);
 }
 
 void cache_enforce(size_t page)
 {
-    uint8_t k = cache_state[page] & PS_KIND;
+    uint8_t k = pagetable[page].state & PS_KIND;
     if (k == PS_SHARED || k == PS_HOME_DIRTY || k == PS_OWN) {
         if (prot_way != PROT_WAY_MPROTECT && page * GPAGE >= sp.coalloc_off)
             space_populate(page * GPAGE, GPAGE);
@@ -482,12 +453,12 @@ int cache_flight_begin(struct cache_flight *f, size_t page, size_t n, int home, 
     if (draining || prot_way == PROT_WAY_MPROTECT || n > CACHE_FLIGHT_MAX)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (cache_state[page + i] != PS_INVALID)
+        if (pagetable[page + i].state != PS_INVALID)
             return 0;
     *f = (struct cache_flight){.page = page, .n = n, .home = home, .writable = writable};
     for (size_t i = 0; writable && i < n; i++)
         f->twin[i] = twin_alloc();
-    memset(cache_state + page, PS_BUSY, n);
+    pagetable_set_state(page, n, PS_BUSY);
     inflight++;
     f->next = flying;
     flying = f;
@@ -509,7 +480,7 @@ void cache_flight_end(struct cache_flight *f)
     record_clean(f->page, f->n, f->home); /* PS_BUSY becomes a copy's state */
     for (size_t i = 0; f->writable && i < f->n; i++)
         add_dirty(f->page + i, f->twin[i],
-                  PS_DIRTY | (cache_state[f->page + i] & (PS_TRACKED | PS_STALE)));
+                  PS_DIRTY | (pagetable[f->page + i].state & (PS_TRACKED | PS_STALE)));
     inflight--;
     for (struct cache_flight **p = &flying; *p; p = &(*p)->next)
         if (*p == f) {
@@ -578,7 +549,7 @@ static int diff_page(struct dirty *d, struct put_ctx *c)
     c->home = space_home(off);
     c->off = off;
     c->src = sp.alias + off;
-    if (pins[d->page] || d->keep) {
+    if (pagetable[d->page].pins || d->keep) {
         /* Unchanged (a kept copy at an acquire, mostly): no snapshot, the twin stays; a
          * write after this compare differs from it at the next write back */
         if (memcmp(d->twin, sp.alias + off, GPAGE) == 0)
@@ -618,9 +589,10 @@ void cache_write_back(void)
     size_t nkeep = 0;
     for (size_t i = 0; i < ndirty; i++) {
         struct dirty *d = &dirty[i];
-        if (d->keep && d->idle >= KEEP_IDLE && !pins[d->page]) {
+        if (d->keep && d->idle >= KEEP_IDLE && !pagetable[d->page].pins) {
             d->keep = 0;
-            age[d->page] = AGE_DROPPED_IN_SECTION; /* fetched again in a section: kept again */
+            /* fetched again in a section: kept again */
+            pagetable[d->page].age = AGE_DROPPED_IN_SECTION;
             add_run(&runs, &nruns, &runs_cap, d->page, 1);
         }
         nkeep += d->keep;
@@ -634,13 +606,13 @@ void cache_write_back(void)
      * absent with a page's pin count says what became of it. */
     int absent = 0;
     for (size_t i = 0; i < ndirty;) {
-        if (pins[dirty[i].page] || dirty[i].keep) {
+        if (pagetable[dirty[i].page].pins || dirty[i].keep) {
             i++;
             continue;
         }
         size_t j = i + 1;
-        while (j < ndirty && dirty[j].page == dirty[j - 1].page + 1 && !pins[dirty[j].page] &&
-               !dirty[j].keep)
+        while (j < ndirty && dirty[j].page == dirty[j - 1].page + 1 &&
+               !pagetable[dirty[j].page].pins && !dirty[j].keep)
             j++;
         if (!absent && protect_or_shed(MAKE_RO, dirty[i].page, j - i) != 0) {
             log_verbose(1, "write back: out of memory maps (vm.max_map_count); the unpinned of "
@@ -657,7 +629,7 @@ void cache_write_back(void)
     struct put_ctx c = {.run_home = -1};
     struct run writable = {0, 0};
     for (size_t i = 0; i < ndirty; i++) {
-        uint8_t *st = &cache_state[dirty[i].page];
+        uint8_t *st = &pagetable[dirty[i].page].state;
         if ((*st & PS_KIND) == PS_HOME_DIRTY) { /* own page, written in place */
             /* One made writable by a fault (twinned) is noticed only if it changed: a store
              * of the value already there tells no reader anything.  One taken ahead may not
@@ -668,12 +640,12 @@ void cache_write_back(void)
             const unsigned char *t = dirty[i].twin;
             size_t pg = dirty[i].page;
             int changed = !t || memcmp(t, sp.alias + pg * GPAGE, GPAGE) != 0;
-            if (changed && !pins[pg] && !absent && age[pg] + 1 >= UNSHARE_AFTER)
+            if (changed && !pagetable[pg].pins && !absent && pagetable[pg].age + 1 >= UNSHARE_AFTER)
                 notice_record_unshare(pg, 1); /* and made plain below */
             else if (changed)
                 notice_record(pg, 1);
-            if (changed && age[pg] < UNSHARE_AFTER)
-                age[pg]++;
+            if (changed && pagetable[pg].age < UNSHARE_AFTER)
+                pagetable[pg].age++;
             uint8_t idle = (uint8_t)((*st & PS_IDLE) + PS_IDLE_ONE);
             *st = (uint8_t)(*st & ~PS_HISTORY) |
                   (changed ? PS_WRITTEN : idle == PS_IDLE ? 0 : PS_WRITTEN | idle);
@@ -686,8 +658,8 @@ void cache_write_back(void)
         dirty[i].changed = (uint8_t)changed;
         if (dirty[i].keep)
             dirty[i].idle = changed ? 0 : (uint8_t)(dirty[i].idle + (dirty[i].idle < 255));
-        else if (changed && (age[dirty[i].page] & AGE_COUNT) < AGE_COUNT)
-            age[dirty[i].page]++;
+        else if (changed && (pagetable[dirty[i].page].age & AGE_COUNT) < AGE_COUNT)
+            pagetable[dirty[i].page].age++;
     }
     put_pending(&c);
     if (c.puts)
@@ -695,16 +667,16 @@ void cache_write_back(void)
     size_t kept = 0;
     for (size_t i = 0; i < ndirty; i++) {
         struct dirty d = dirty[i];
-        uint8_t *st = &cache_state[d.page];
+        uint8_t *st = &pagetable[d.page].state;
         if ((*st & PS_KIND) == PS_HOME_DIRTY) { /* own: written in place, nothing was sent */
             if (d.twin)
                 twin_release(d.twin);
             d.twin = NULL;
-            if (pins[d.page]) {
+            if (pagetable[d.page].pins) {
                 dirty[kept++] = d; /* stays writable, noticed at every release */
-            } else if (!absent && age[d.page] >= UNSHARE_AFTER) {
+            } else if (!absent && pagetable[d.page].age >= UNSHARE_AFTER) {
                 *st = PS_OWN; /* unshared: plain memory again, writable */
-                age[d.page] = 0;
+                pagetable[d.page].age = 0;
                 writable_run(&writable, d.page);
                 stats_inc(pages_unshared);
                 __atomic_store_n(&cache_unshares, cache_unshares + 1, __ATOMIC_RELEASE);
@@ -713,14 +685,14 @@ void cache_write_back(void)
             }
             continue;
         }
-        if (pins[d.page] || d.keep) { /* stays dirty (writable), against what was just sent */
+        if (pagetable[d.page].pins || d.keep) { /* stays dirty (writable), against what was sent */
             if (d.fresh) { /* else unchanged: the twin stays */
                 twin_release(d.twin);
                 d.twin = d.fresh;
                 d.fresh = NULL;
             }
             dirty[kept++] = d;
-        } else if (!absent && d.changed && (age[d.page] & AGE_COUNT) >= KEEP_AFTER &&
+        } else if (!absent && d.changed && (pagetable[d.page].age & AGE_COUNT) >= KEEP_AFTER &&
                    nkeep < KEEP_MAX) {
             /* Kept from now on: write-protected above, so the page is what was sent */
             memcpy(d.twin, sp.alias + d.page * GPAGE, GPAGE);
@@ -767,25 +739,25 @@ static size_t drop_clean(size_t page, size_t n, int tracked_too)
         return 0;
     size_t end = n < npages - page ? page + n : npages;
     for (size_t i = page; i < end;) {
-        uint8_t s = cache_state[i];
+        uint8_t s = pagetable[i].state;
         if (!wants_drop(s, tracked_too) || (s & PS_STALE)) {
             i++;
             continue;
         }
-        if (pins[i] || (s & PS_KIND) == PS_DIRTY) { /* after a write back: pinned, kept */
-            if (pins[i])
-                cache_state[i] |= PS_STALE;
+        if (pagetable[i].pins || (s & PS_KIND) == PS_DIRTY) { /* after a write back: pinned, kept */
+            if (pagetable[i].pins)
+                pagetable[i].state |= PS_STALE;
             i++;
             continue;
         }
         size_t j = i + 1;
-        while (j < end && !pins[j] && (cache_state[j] & PS_KIND) == PS_READ &&
-               !(cache_state[j] & PS_STALE) && wants_drop(cache_state[j], tracked_too))
+        while (j < end && !pagetable[j].pins && (pagetable[j].state & PS_KIND) == PS_READ &&
+               !(pagetable[j].state & PS_STALE) && wants_drop(pagetable[j].state, tracked_too))
             j++;
         protect(UNMAP, i, j - i);
         for (size_t p = i; p < j; p++) {
-            cache_tracked -= (cache_state[p] & PS_TRACKED) != 0;
-            cache_state[p] = PS_INVALID;
+            cache_tracked -= (pagetable[p].state & PS_TRACKED) != 0;
+            pagetable[p].state = PS_INVALID;
         }
         dropped += j - i;
         i = j;
@@ -835,10 +807,11 @@ static void keep_section_reads(void)
     size_t nkeep = count_kept();
     for (size_t r = 0; r < nruns; r++)
         for (size_t p = runs[r].page; p < runs[r].page + runs[r].n; p++) {
-            if (!(age[p] & AGE_FETCHED_IN_SECTION) || cache_state[p] != PS_READ || pins[p])
+            struct page_entry *e = &pagetable[p];
+            if (!(e->age & AGE_FETCHED_IN_SECTION) || e->state != PS_READ || e->pins)
                 continue;
-            if (!(age[p] & AGE_DROPPED_IN_SECTION) || nkeep >= KEEP_MAX) {
-                age[p] = (uint8_t)((age[p] & ~AGE_FETCHED_IN_SECTION) | AGE_DROPPED_IN_SECTION);
+            if (!(e->age & AGE_DROPPED_IN_SECTION) || nkeep >= KEEP_MAX) {
+                e->age = (uint8_t)((e->age & ~AGE_FETCHED_IN_SECTION) | AGE_DROPPED_IN_SECTION);
                 continue;
             }
             unsigned char *t = twin_alloc();
@@ -861,7 +834,7 @@ static void refresh_kept(void)
                                  cheaper) */
     for (size_t i = 0; i < ndirty && n < KEEP_MAX; i++) {
         size_t off = dirty[i].page * GPAGE;
-        if (!dirty[i].keep || pins[dirty[i].page])
+        if (!dirty[i].keep || pagetable[dirty[i].page].pins)
             continue;
         int h = space_home(off);
         home[n] = twin_alloc();
@@ -888,7 +861,7 @@ static void refresh_kept(void)
 
 void cache_invalidate(void)
 {
-    cache_write_back(); /* also moves changed_gen: before the stale list is emptied below */
+    changed_lists_emptying(); /* the stale list, below */
     keep_section_reads();
     qsort(runs, nruns, sizeof *runs, by_page);
     for (size_t i = 0; i < nruns;) {
@@ -925,21 +898,22 @@ size_t cache_share_home(size_t page, size_t n)
             i = stop > i ? stop : i + 1;
             continue;
         }
-        memset(age + i, 0, stop - i); /* a reader keeps it again */
+        for (size_t p = i; p < stop; p++)
+            pagetable[p].age = 0; /* a reader keeps it again */
         while (i < stop) {
-            uint8_t k = cache_state[i] & PS_KIND;
+            uint8_t k = pagetable[i].state & PS_KIND;
             if (k == PS_INVALID) { /* not mapped yet: its first touch maps it shared */
-                cache_state[i++] = PS_SHARED;
+                pagetable[i++].state = PS_SHARED;
                 shared++;
-            } else if (k == PS_OWN && pins[i]) { /* in use by MPI: stays writable, noticed */
+            } else if (k == PS_OWN && pagetable[i].pins) { /* used by MPI: stays writable */
                 add_dirty(i++, NULL, PS_HOME_DIRTY);
                 shared++;
             } else if (k == PS_OWN) {
                 size_t j = i + 1;
-                while (j < stop && cache_state[j] == PS_OWN && !pins[j])
+                while (j < stop && pagetable[j].state == PS_OWN && !pagetable[j].pins)
                     j++;
                 protect(MAKE_RO, i, j - i);
-                memset(cache_state + i, PS_SHARED, j - i);
+                pagetable_set_state(i, j - i, PS_SHARED);
                 shared += j - i;
                 i = j;
             } else {
@@ -1001,10 +975,12 @@ void cache_forget(size_t page, size_t n)
         }
     }
     for (size_t i = page; i < end; i++)
-        cache_tracked -= (cache_state[i] & PS_TRACKED) != 0;
-    memset(cache_state + page, PS_INVALID, n);
-    memset(pins + page, 0, n * sizeof *pins);
-    memset(age + page, 0, n);
+        cache_tracked -= (pagetable[i].state & PS_TRACKED) != 0;
+    for (size_t i = page; i < end; i++) {
+        pagetable[i].state = PS_INVALID;
+        pagetable[i].pins = 0;
+        pagetable[i].age = 0;
+    }
     notice_forget(page, n);
 }
 
@@ -1013,19 +989,19 @@ void cache_forget(size_t page, size_t n)
 void cache_pin(size_t page, size_t n)
 {
     for (size_t i = page; i < page + n; i++)
-        if (pins[i] == UINT16_MAX)
+        if (pagetable[i].pins == UINT16_MAX)
             log_fatal("gallocy (MPI buffer)", "page %p is in %u MPI operations at once, more "
                       "than gallocy counts", (void *)(sp.base + i * GPAGE), UINT16_MAX);
         else
-            pins[i]++;
+            pagetable[i].pins++;
 }
 
 /* A pinned copy that an acquire would have dropped: a clean one is dropped now, a dirty one
  * (what MPI received, say) sends its diff home first, as a release would. */
 static void bring_up_to_date(size_t page)
 {
-    cache_state[page] &= (uint8_t)~PS_STALE;
-    if ((cache_state[page] & PS_KIND) == PS_DIRTY) {
+    pagetable[page].state &= (uint8_t)~PS_STALE;
+    if ((pagetable[page].state & PS_KIND) == PS_DIRTY) {
         size_t i = 0;
         while (i < ndirty && dirty[i].page != page)
             i++;
@@ -1044,7 +1020,7 @@ static void bring_up_to_date(size_t page)
         }
         stats_add(bytes_written_back, c.bytes);
         stats_add(diff_runs, c.puts);
-        cache_state[page] = PS_READ | (cache_state[page] & PS_TRACKED);
+        pagetable[page].state = PS_READ | (pagetable[page].state & PS_TRACKED);
     }
     drop_clean(page, 1, 1);
 }
@@ -1052,9 +1028,9 @@ static void bring_up_to_date(size_t page)
 void cache_unpin(size_t page, size_t n)
 {
     for (size_t i = page; i < page + n; i++) {
-        if (!pins[i])
+        if (!pagetable[i].pins)
             continue; /* freed and reused meanwhile (cache_forget) */
-        if (--pins[i] == 0 && (cache_state[i] & PS_STALE))
+        if (--pagetable[i].pins == 0 && (pagetable[i].state & PS_STALE))
             bring_up_to_date(i);
     }
 }

@@ -1,9 +1,6 @@
-/* cache: this rank's state of every page of the global range.  A page homed elsewhere is
- * invalid (absent), read (a clean copy) or dirty (writable, with a twin); a copy is also
- * tracked or not (notice.c: kept across acquires unless a write notice names it).  A page of
- * this rank's own is plain memory (PS_OWN; a page of the collective area is PS_INVALID until
- * first touched, which maps it) until another rank caches it; then it is shared
- * (write-protected) or home-dirty (written since the last release).  Also the list of
+/* cache: applies the transitions of this rank's pages (their states: pagetable.h) with the
+ * protection changes, twins and transfers they need: copies coming in, made dirty, written
+ * back, dropped; own pages shared with readers and made plain again.  Also the list of
  * untracked cached runs, so an acquire costs what it must drop, not the range size.
  *
  * Pins: a range handed to MPI (or another party that reads or writes it behind gallocy's
@@ -18,36 +15,18 @@
  * Flights: a fault that fetches a run of absent pages (page-table ways: a SIGBUS handler in
  * the faulting thread, or a fault server) marks them PS_BUSY and lets cache_lock go while the
  * data comes and the pages are mapped, then takes it again to record them; so faults on
- * different pages move their data at once.  Everybody else takes the lock with cache_lock_all, which waits until no flight is
- * under way: a release, an acquire, a notice, a pin never meets a page half fetched, and a
- * page mapped by a flight is in the lists before any of them looks. */
+ * different pages move their data at once.  Everybody else takes the lock with
+ * cache_lock_all, which waits until no flight is under way: a release, an acquire, a notice,
+ * a pin never meets a page half fetched, and a page mapped by a flight is in the lists
+ * before any of them looks. */
 #ifndef GALLOCY_CACHE_H
 #define GALLOCY_CACHE_H
 #include <stddef.h>
 #include <stdint.h>
 
 #include "futex.h"
+#include "pagetable.h"
 
-enum {
-    PS_INVALID = 0,
-    PS_READ = 1,
-    PS_DIRTY = 2,
-    PS_SHARED = 3,     /* own page that others cache: write-protected */
-    PS_HOME_DIRTY = 4, /* own shared page written since the last release */
-    PS_OWN = 5,        /* own page, plain memory */
-    PS_BUSY = 6,       /* another rank's page being fetched by a fault in flight */
-    PS_KIND = 7,       /* mask of the above */
-    PS_TRACKED = 8,    /* flag on PS_READ and PS_DIRTY */
-    PS_STALE = 16,     /* flag on a pinned copy: an acquire dropped it meanwhile */
-    /* On an own shared page, its write history (write-ahead, cache_write_shared): written
-     * in a recent epoch, and for how many epochs since it was taken ahead but found unchanged */
-    PS_WRITTEN = 32,
-    PS_IDLE_ONE = 64,
-    PS_IDLE = 192,
-    PS_HISTORY = PS_WRITTEN | PS_IDLE,
-};
-
-extern uint8_t *cache_state; /* one byte per page of the range */
 extern futex_mutex_t cache_lock;
 extern size_t cache_tracked; /* tracked copies held */
 /* Own shared pages made plain memory again so far (cache_lock; read without it): a fault on
@@ -61,7 +40,7 @@ void cache_fini(void);
 void cache_lock_all(void);
 void cache_unlock_all(void);
 
-/* A fetch of absent pages in flight (fault.c). */
+/* A fetch of absent pages in flight (coherence_fault). */
 enum { CACHE_FLIGHT_MAX = 64 };
 struct cache_flight {
     size_t page, n;
@@ -110,8 +89,8 @@ void cache_enforce(size_t page);
 /* Release: write-protect dirty pages (own home-dirty ones too), send the diffs home, wait
  * for completion, publish the write notices. */
 void cache_write_back(void);
-/* Acquire, the local part: write back what is dirty, then drop the untracked copies and
- * those this rank changed behind its cache (explicit puts and atomics). */
+/* Acquire, the local part, after a write back: drop the untracked copies and those this rank
+ * changed behind its cache (explicit puts and atomics), and refresh the kept ones. */
 void cache_invalidate(void);
 /* Drops the clean copies among pages [page, page+n); returns how many. */
 size_t cache_drop(size_t page, size_t n);

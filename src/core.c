@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "cache.h"
 #include "coalloc.h"
+#include "coherence.h"
 #include "fault.h"
 #include "fault_server.h"
 #include "gallocy_api.h"
@@ -22,6 +23,7 @@
 #include "notice.h"
 #include "numa.h"
 #include "options.h"
+#include "pagetable.h"
 #include "pin.h"
 #include "prot.h"
 #include "runtime.h"
@@ -131,6 +133,7 @@ void core_fini(void)
     coalloc_fini();
     notice_fini();
     cache_fini();
+    pagetable_fini();
     space_fini();
     numa_fini();
 }
@@ -182,15 +185,19 @@ int core_init(void)
     numa_init();
     numa_bind(sp.alias, sp.total, "home segment, cache and queues");
     node_init();
-    rc = cache_init();
+    rc = pagetable_init(sp.range / GPAGE);
+    if (!rc)
+        rc = cache_init();
     if (!rc)
         rc = notice_init();
     if (!rc)
         rc = coalloc_init();
     if (!rc)
         rc = alloc_init();
-    if (!rc)
+    if (!rc) {
+        coherence_init();
         rc = fault_install();
+    }
     if ((rc = agree(rc)) != 0) {
         if (rt_rank() == 0)
             log_error("gallocy_init", "out of memory for gallocy's bookkeeping");

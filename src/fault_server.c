@@ -1,4 +1,4 @@
-/* fault_server: threads that read userfaultfd messages and resolve each (fault.c).
+/* fault_server: threads that read userfaultfd messages and resolve each (coherence_fault).
  *
  * One server per processor the rank may run on (its binding at init), at most MAX_SERVERS,
  * so that threads faulting on different pages at once are served at once: a fetch lets
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "coherence.h"
 #include "fault.h"
 #include "log.h"
 #include "prot.h"
@@ -48,7 +49,7 @@ static void serve(const struct uffd_msg *m)
     /* A write-protection fault is a write, whatever the flags say. */
     int write = (flags & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP)) != 0;
     futex_lock(&cache_lock);
-    int rc = fault_resolve(page, write, FAULT_VIA_SERVER);
+    int rc = coherence_fault(page, write, COHERENCE_VIA_SERVER);
     futex_unlock(&cache_lock);
     if (rc < 0) { /* the faulting access cannot go on, and must not wait for ever */
         fault_report(addr, page);

@@ -47,12 +47,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "log.h"
 #include "meta.h"
 #include "options.h"
 #include "pagefilter.h"
+#include "pagetable.h"
 #include "runtime.h"
 #include "space.h"
 #include "stats.h"
@@ -74,7 +74,9 @@ struct queued {
     uint64_t run;
 };
 
-static uint8_t *known;          /* per page of the range: KNOWN_* */
+/* A page's reader field (pagetable.h) holds its KNOWN_*; pages [reader_lo, reader_hi) hold
+ * every one that is not KNOWN_NONE. */
+static size_t reader_lo = SIZE_MAX, reader_hi;
 static size_t nconfirmed;       /* pages KNOWN_CONFIRMED or KNOWN_REREAD */
 static uint64_t *count_word;    /* this rank's published count, in registered memory */
 static uint64_t *notice_ring;   /* this rank's ring, in registered memory */
@@ -127,18 +129,14 @@ static size_t notice_ring_off(void)
 
 int notice_init(void)
 {
-    size_t n = (size_t)sp.nranks, npages = sp.range / GPAGE;
-    known = mmap(NULL, npages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+    size_t n = (size_t)sp.nranks;
     publisher_words = (n + 63) / 64;
     seen = calloc(n, sizeof *seen);
     counts = calloc(n, sizeof *counts);
     publishers = calloc(publisher_words, sizeof *publishers);
     read_buf = malloc(META_NOTICE_SLOTS * sizeof *read_buf);
     unread = calloc(n, sizeof *unread);
-    if (known == MAP_FAILED)
-        known = NULL;
-    if (!known || !seen || !counts || !publishers || !read_buf || !unread) {
+    if (!seen || !counts || !publishers || !read_buf || !unread) {
         notice_fini();
         return -ENOMEM;
     }
@@ -151,8 +149,6 @@ int notice_init(void)
 
 void notice_fini(void)
 {
-    if (known)
-        munmap(known, sp.range / GPAGE);
     vec_free(pending, pending_cap, sizeof *pending);
     vec_free(queued, queued_cap, sizeof *queued);
     for (int i = 0; i < 2; i++) {
@@ -167,7 +163,8 @@ void notice_fini(void)
     free(unread);
     unread = NULL;
     nunread = next_unread = 0;
-    known = NULL;
+    reader_lo = SIZE_MAX;
+    reader_hi = 0;
     pending = NULL;
     queued = NULL;
     npending = pending_cap = nqueued = queued_cap = 0;
@@ -246,23 +243,27 @@ static int to_announce(uint8_t k)
 void notice_announce(int home, size_t page, size_t n)
 {
     for (size_t i = 0; i < n;) {
-        if (!to_announce(known[page + i])) {
+        if (!to_announce(pagetable[page + i].reader)) {
             i++;
             continue;
         }
         size_t j = i + 1;
-        while (j < n && to_announce(known[page + j]) && j - i < RUN_MAX)
+        while (j < n && to_announce(pagetable[page + j].reader) && j - i < RUN_MAX)
             j++;
         queue_announcement(home, page + i, j - i);
-        for (size_t p = page + i; p < page + j; p++) /* a reread page stays confirmed */
-            known[p] = known[p] == KNOWN_REREAD ? KNOWN_CONFIRMED : KNOWN_ANNOUNCED;
+        for (size_t p = page + i; p < page + j; p++) { /* a reread page stays confirmed */
+            uint8_t *r = &pagetable[p].reader;
+            *r = *r == KNOWN_REREAD ? KNOWN_CONFIRMED : KNOWN_ANNOUNCED;
+        }
+        reader_lo = page + i < reader_lo ? page + i : reader_lo;
+        reader_hi = page + j > reader_hi ? page + j : reader_hi;
         i = j;
     }
 }
 
 int notice_page_tracked(size_t page)
 {
-    return known[page] == KNOWN_CONFIRMED;
+    return pagetable[page].reader == KNOWN_CONFIRMED;
 }
 
 /* A notice named pages [page, page+n): the confirmed ones are announced again when next
@@ -270,16 +271,16 @@ int notice_page_tracked(size_t page)
 static void mark_reread(size_t page, size_t n)
 {
     for (size_t p = page; p < page + n; p++)
-        if (known[p] == KNOWN_CONFIRMED)
-            known[p] = KNOWN_REREAD;
+        if (pagetable[p].reader == KNOWN_CONFIRMED)
+            pagetable[p].reader = KNOWN_REREAD;
 }
 
 /* The pages of run r still ANNOUNCED become state. */
 static void mark_run(uint64_t r, uint8_t state)
 {
     for (size_t p = notice_run_page(r), e = p + notice_run_len(r); p < e; p++)
-        if (known[p] == KNOWN_ANNOUNCED) {
-            known[p] = state;
+        if (pagetable[p].reader == KNOWN_ANNOUNCED) {
+            pagetable[p].reader = state;
             nconfirmed += state == KNOWN_CONFIRMED;
         }
 }
@@ -290,8 +291,8 @@ static void mark_run(uint64_t r, uint8_t state)
 static void unconfirm(size_t page, size_t n)
 {
     for (size_t p = page; p < page + n; p++) {
-        nconfirmed -= known[p] >= KNOWN_CONFIRMED;
-        known[p] = KNOWN_NONE;
+        nconfirmed -= pagetable[p].reader >= KNOWN_CONFIRMED;
+        pagetable[p].reader = KNOWN_NONE;
     }
 }
 
@@ -299,7 +300,8 @@ static void unconfirm(size_t page, size_t n)
 static void unconfirm_all(void)
 {
     if (nconfirmed)
-        memset(known, KNOWN_NONE, sp.range / GPAGE);
+        for (size_t p = reader_lo; p < reader_hi; p++)
+            pagetable[p].reader = KNOWN_NONE;
     nconfirmed = 0;
 }
 
@@ -312,7 +314,6 @@ static void mark_runs(const uint64_t *runs, size_t n, uint8_t state)
 void notice_forget(size_t page, size_t n)
 {
     unconfirm(page, n);
-    memset(known + page, KNOWN_NONE, n);
     /* Runs not yet confirmed may name pages that a new allocation reuses before they would
      * be: never confirm them; their pages are announced again when next fetched. */
     for (size_t i = 0; i < nqueued; i++)

@@ -6,7 +6,7 @@
 
 #include "cache.h"
 #include "extent.h"
-#include "fault.h"
+#include "coherence.h"
 #include "gallocy_api.h"
 #include "lifecycle.h"
 #include "space.h"
@@ -29,7 +29,7 @@ int pin_ready(const void *p, size_t len, int write, int keep, struct pin_span *o
     size_t off_hi = hi - base < sp.range ? hi - base : sp.range;
     size_t page = off_lo / GPAGE, n = (off_hi + GPAGE - 1) / GPAGE - page;
     cache_lock_all();
-    int rc = fault_prepare(page, n, write);
+    int rc = coherence_prepare(page, n, write);
     if (rc == 0 && keep) {
         cache_pin(page, n);
         *out = (struct pin_span){page, n, generation};

@@ -94,6 +94,35 @@ static void test_release_acquire_message(void)
     gallocy_cofree(flag);
 }
 
+/* An acquire writes back this rank's unreleased changes first (coherence.h): so a copy it
+ * has written but not released is no exception to the acquire, and shows what another rank
+ * released into the same page meanwhile; its own write reaches the home too. */
+static void test_acquire_writes_back_first(void)
+{
+    CM_SKIP_UNLESS(nranks >= 2, "needs 2 ranks");
+    volatile unsigned char *p = gallocy_coalloc(4096, 0); /* one page, homed on rank 0 */
+    gallocy_barrier();
+    if (me == 1) {
+        p[0] = 1; /* a dirty copy, not released */
+        MPI_Send(NULL, 0, MPI_BYTE, 0, 5, test_comm);
+        MPI_Recv(NULL, 0, MPI_BYTE, 0, 6, test_comm, MPI_STATUS_IGNORE);
+        gallocy_acquire();
+        CU_ASSERT_EQUAL(p[100], 7); /* rank 0's released write: the copy was not kept */
+        CU_ASSERT_EQUAL(p[0], 1);
+    } else if (me == 0) {
+        MPI_Recv(NULL, 0, MPI_BYTE, 1, 5, test_comm, MPI_STATUS_IGNORE);
+        p[100] = 7;
+        gallocy_release();
+        MPI_Send(NULL, 0, MPI_BYTE, 1, 6, test_comm);
+        MPI_Recv(NULL, 0, MPI_BYTE, 1, 7, test_comm, MPI_STATUS_IGNORE);
+        CU_ASSERT_EQUAL(p[0], 1); /* sent home by rank 1's acquire, before any release */
+    }
+    if (me == 1)
+        MPI_Send(NULL, 0, MPI_BYTE, 0, 7, test_comm);
+    gallocy_barrier();
+    gallocy_cofree((void *)p);
+}
+
 /* Every rank writes interleaved single bytes of the same pages: all writes must land. */
 static void test_many_writers_one_page(void)
 {
@@ -381,6 +410,7 @@ void register_coherence_tests(void)
         {"same pointer on every rank", test_same_pointer_everywhere},
         {"read after barrier; stale copies dropped", test_read_after_barrier_and_invalidation},
         {"message passing via release/acquire", test_release_acquire_message},
+        {"an acquire writes back this rank's changes first", test_acquire_writes_back_first},
         {"many writers on one page", test_many_writers_one_page},
         {"prefetch fault count", test_prefetch_counts},
         {"write-ahead: fault count, and pages twinned but not written send nothing",
