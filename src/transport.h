@@ -1,7 +1,7 @@
 /* transport: one-sided access to every rank's registered region, addressed as
- * (rank, byte offset in that rank's region).  One backend per file: transport_verbs.c
- * (libibverbs RC queue pairs) and transport_mpi.c (MPI-3 passive-target RMA), under the node
- * layer (transport_node.c) for ranks whose memory this rank maps.  get and put
+ * (rank, byte offset in that rank's region).  One backend per file, all in transport/:
+ * transport_verbs.c (libibverbs RC queue pairs) and transport_mpi.c (MPI-3 passive-target
+ * RMA), under the node layer (transport_node.c) for ranks whose memory this rank maps.  get and put
  * are non-blocking: buffers may be reused, and data is in place at the target or origin,
  * only after flush.  Atomics are blocking.  Every call may be made from any thread; from the
  * fault handler (a signal handler) only get and flush, and only when signal_safe says so.

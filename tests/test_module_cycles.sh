@@ -5,8 +5,8 @@
 checker=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/verdicts.sh"
-(cd "$here/.." && sh "$checker" src mpi)
-verdict "the tree's modules (src/, mpi/) include each other in no loop" $?
+(cd "$here/.." && sh "$checker" src transport mpi)
+verdict "the tree's modules (src/, transport/, mpi/) include each other in no loop" $?
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/src"

@@ -1,7 +1,8 @@
 #!/bin/sh
-# test_mpi_free.sh SRCDIR BUILDDIR: the library's core (src/) builds without MPI: no file of
-# src/ reaches mpi.h or a header of mpi/, through any include (public headers included:
-# src/ uses gallocy_api.h, not gallocy.h).  The headers each file reaches are listed by the
+# test_mpi_free.sh SRCDIR BUILDDIR: the library's core (src/) and its backends but the MPI
+# one (transport/ but transport_mpi.c) build without MPI: no file of them reaches mpi.h or a
+# header of mpi/, through any include (public headers included: they use gallocy_api.h, not
+# gallocy.h).  The headers each file reaches are listed by the
 # compiler (-M; -MG lists a header it cannot find instead of failing, so a machine without
 # libibverbs's headers checks the rest all the same).  Then shows that the check can fail:
 # a file that includes gallocy.h is refused.  Prints the verdicts and "N passed, N failed".
@@ -10,7 +11,7 @@ builddir=$(cd "$2" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/verdicts.sh"
 cc=${CC_PLAIN:-cc}
-flags="-std=gnu11 -D_GNU_SOURCE -DGALLOCY_HAVE_VERBS -I$srcdir/include -I$srcdir/src -I$builddir"
+flags="-std=gnu11 -D_GNU_SOURCE -DGALLOCY_HAVE_VERBS -I$srcdir/include -I$srcdir/src -I$srcdir/transport -I$builddir"
 flags="$flags $(pkg-config --cflags hwloc libibverbs 2>/dev/null)"
 mpi_headers=$(cd "$srcdir/mpi" && ls *.h | tr '\n' ' ')
 # reaches FILE: the MPI headers FILE reaches, one a line (none: MPI-free)
@@ -21,12 +22,13 @@ reaches() {
         done | sort -u
 }
 bad=""
-for f in "$srcdir"/src/*.c; do
+for f in "$srcdir"/src/*.c "$srcdir"/transport/*.c; do
+    [ "$(basename "$f")" = transport_mpi.c ] && continue # the MPI backend
     r=$(reaches "$f")
     [ -z "$r" ] || bad="$bad $(basename "$f") ($(echo $r))"
 done
 [ -z "$bad" ]
-verdict "src/ builds without MPI: no file reaches mpi.h or mpi/'s headers${bad:+ (but:$bad)}" $?
+verdict "src/ and transport/ (but transport_mpi.c) build without MPI: no file reaches mpi.h or mpi/'s headers${bad:+ (but:$bad)}" $?
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf '#include "gallocy.h"\n' > "$tmp/uses_mpi.c"
