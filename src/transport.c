@@ -22,15 +22,11 @@ const char *gallocy_transport(void)
     return lifecycle_is_up() ? tp->name : NULL;
 }
 
-/* The registry: every backend this build has, sorted once (registry()) by priority, the
- * highest first, and the list of GALLOCY_TRANSPORT's values made from it. */
-static const struct tp_backend *backends[] = {
-    &tp_mpi_backend,
-#ifdef GALLOCY_HAVE_VERBS /* configure --without-verbs, or no libibverbs and librdmacm */
-    &tp_verbs_backend,
-#endif
-};
-enum { NBACKENDS = sizeof backends / sizeof *backends };
+/* The registry: the backends this build has (tp_built_in), sorted once (registry()) by
+ * priority, the highest first, and the list of GALLOCY_TRANSPORT's values made from it. */
+enum { MAX_BACKENDS = 8 };
+static const struct tp_backend *backends[MAX_BACKENDS];
+static int nbackends;
 static char choices[160]; /* "auto, verbs or mpi" */
 
 static int by_priority(const void *a, const void *b)
@@ -42,11 +38,13 @@ static int by_priority(const void *a, const void *b)
 
 static void build_registry(void)
 {
-    qsort(backends, NBACKENDS, sizeof *backends, by_priority);
+    for (int i = 0; i < tp_built_in_count && nbackends < MAX_BACKENDS; i++)
+        backends[nbackends++] = tp_built_in[i];
+    qsort(backends, (size_t)nbackends, sizeof *backends, by_priority);
     size_t n = (size_t)snprintf(choices, sizeof choices, "auto");
-    for (int i = 0; i < NBACKENDS && n < sizeof choices; i++)
+    for (int i = 0; i < nbackends && n < sizeof choices; i++)
         n += (size_t)snprintf(choices + n, sizeof choices - n, "%s%s",
-                              i == NBACKENDS - 1 ? " or " : ", ", backends[i]->name);
+                              i == nbackends - 1 ? " or " : ", ", backends[i]->name);
 }
 
 static const struct tp_backend *const *registry(void)
@@ -58,8 +56,9 @@ static const struct tp_backend *const *registry(void)
 
 const struct tp_backend *const *tp_backends(int *n)
 {
-    *n = NBACKENDS;
-    return registry();
+    const struct tp_backend *const *b = registry();
+    *n = nbackends;
+    return b;
 }
 
 int tp_choice(const char *name)
@@ -67,7 +66,7 @@ int tp_choice(const char *name)
     const struct tp_backend *const *b = registry();
     if (!strcmp(name, "auto"))
         return 0;
-    for (int i = 0; i < NBACKENDS; i++)
+    for (int i = 0; i < nbackends; i++)
         if (!strcmp(name, b[i]->name))
             return i + 1;
     return -1;
@@ -76,7 +75,7 @@ int tp_choice(const char *name)
 const char *tp_choice_name(int choice)
 {
     const struct tp_backend *const *b = registry();
-    return choice == 0 ? "auto" : choice > 0 && choice <= NBACKENDS ? b[choice - 1]->name : "?";
+    return choice == 0 ? "auto" : choice > 0 && choice <= nbackends ? b[choice - 1]->name : "?";
 }
 
 const char *tp_choices(void)
@@ -111,7 +110,7 @@ int tp_init(const struct tp_config *cfg, const char *device)
         if (usable_everywhere(b[choice - 1], device, 1))
             chosen = b[choice - 1];
     } else {
-        for (int i = 0; i < NBACKENDS && !chosen; i++)
+        for (int i = 0; i < nbackends && !chosen; i++)
             if (usable_everywhere(b[i], device, 0))
                 chosen = b[i];
     }

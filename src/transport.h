@@ -112,8 +112,13 @@ void tp_fini(void);
  * scratch: this rank's own, as it reads them. */
 int tp_selftest(volatile uint64_t *scratch, uint64_t off);
 
-/* Backends (the registry's entries). */
-extern const struct tp_backend tp_verbs_backend, tp_mpi_backend;
+/* The backends of this build, in any order: the registry's entries (transport/backends.c
+ * lists the library's; a program linked with the core but not the library, such as the
+ * tests without MPI, lists its own). */
+extern const struct tp_backend *const tp_built_in[];
+extern const int tp_built_in_count;
+/* Backends. */
+extern const struct tp_backend tp_verbs_backend, tp_mpi_backend, tp_loopback_backend;
 /* The verbs backend's parts, for its tests: probe (opens the device and keeps it: 1 when it
  * is present with an active port, else 0 and why), unprobe, create. */
 int tp_verbs_open(const char *device, char *why, size_t len);

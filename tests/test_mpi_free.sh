@@ -5,7 +5,8 @@
 # gallocy.h).  The headers each file reaches are listed by the
 # compiler (-M; -MG lists a header it cannot find instead of failing, so a machine without
 # libibverbs's headers checks the rest all the same).  Then shows that the check can fail:
-# a file that includes gallocy.h is refused.  Prints the verdicts and "N passed, N failed".
+# a file that includes gallocy.h is refused.  Last, that the test of the core without MPI
+# (tests/test_local) links no MPI library.  Prints the verdicts and "N passed, N failed".
 srcdir=$(cd "$1" && pwd)
 builddir=$(cd "$2" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +30,11 @@ for f in "$srcdir"/src/*.c "$srcdir"/transport/*.c; do
 done
 [ -z "$bad" ]
 verdict "src/ and transport/ (but transport_mpi.c) build without MPI: no file reaches mpi.h or mpi/'s headers${bad:+ (but:$bad)}" $?
+# The tests that run the core without MPI (test_local) link no MPI library, though built with
+# the MPI compiler wrapper.
+local_test="$builddir/tests/test_local"
+[ -x "$local_test" ] && ! ldd "$local_test" | grep -qi 'libmpi\|libopen-\|libpmix'
+verdict "tests/test_local runs the core without MPI: it links no MPI library" $?
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf '#include "gallocy.h"\n' > "$tmp/uses_mpi.c"
