@@ -66,9 +66,6 @@ static int check_options(void)
                   "none", opt.numa);
         return -EINVAL;
     }
-    /* Whole superblocks, whole pages. */
-    opt.heap_size = (opt.heap_size + 65535) & ~(size_t)65535;
-    opt.coalloc_size = (opt.coalloc_size + GPAGE - 1) & ~(GPAGE - 1);
     if (sysconf(_SC_PAGESIZE) != (long)GPAGE) {
         log_error("gallocy_init", "this build supports %zu-byte pages only", GPAGE);
         return -EINVAL;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sizeclass.h"
+
 struct options opt;
 
 static int outside(long double v, long double lo, long double hi)
@@ -98,6 +100,10 @@ int opt_load(char *err, size_t errlen)
 #include "options.def"
 #undef GALLOCY_RANGE
 #undef GALLOCY_OPTION
+    /* The sizes every module reads, made final here (nothing rewrites opt after this): the
+     * heap in whole superblocks, the collective area in whole 4 KiB pages. */
+    opt.heap_size = (opt.heap_size + SB_BYTES - 1) & ~(SB_BYTES - 1);
+    opt.coalloc_size = (opt.coalloc_size + 4095) & ~(size_t)4095;
     return 0;
 }
 
