@@ -1,8 +1,9 @@
-/* coherence: lazy release consistency.  This module chooses what every event does to the
- * state of this rank's pages (pagetable.h): the faults that bring pages in, release, acquire
- * and barrier.  cache.c applies its choices (protections, twins, transfers, the lists of
- * copies); notice.c keeps the logs between ranks.  A second protocol plugs in here, beside
- * this one.
+/* coherence: the events that change the state of this rank's pages (pagetable.h): the faults
+ * that bring pages in, release, acquire and barrier.  This module chooses what each does;
+ * cache.c applies its choices (protections, twins, transfers, the lists of copies); notice.c
+ * keeps the logs between ranks.  coherence.c sends each event to the protocols
+ * (coherence_protocol.h): a fault to its page's, a release, an acquire or a barrier to each.
+ * The one protocol so far is lazy release consistency (coherence_lrc.c), described here.
  *
  * The protocol.  Every page has a home, the rank whose segment holds it; the others cache
  * copies of it, which are made consistent only at synchronisation (so a program without
@@ -31,16 +32,7 @@
 #define GALLOCY_COHERENCE_H
 #include <stddef.h>
 
-/* Who serves a fault and how its transfers are made: a signal handler, through the service
- * thread or (where tp->signal_safe allows it) by the transport itself; a fault server thread
- * (uffd way), by the transport; any other thread (gallocy_prepare, under cache_lock_all), by
- * the transport.  All but the last fetch absent pages in flights (cache.h). */
-enum coherence_via {
-    COHERENCE_VIA_SERVICE_THREAD,
-    COHERENCE_VIA_HANDLER,
-    COHERENCE_VIA_SERVER,
-    COHERENCE_VIA_TRANSPORT,
-};
+#include "coherence_protocol.h" /* enum coherence_via */
 
 /* Before the job's first fault: no read or write stream under way. */
 void coherence_init(void);
