@@ -14,6 +14,11 @@
 
 static struct heap global; /* owns superblocks given back by thread heaps; global_lock */
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Set when a thread free lands in a superblock of the global heap: only then has
+ * collect_global work, which every release would otherwise pay for with a walk of every bin.
+ * A free pushes, then reads the owner; global_put_locked stores the owner, then reads the
+ * pushed list: all four seq_cst, so one of the two sees the other and the flag is set. */
+static int global_frees;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *all_heaps, *idle_heaps;
 static pthread_key_t heap_key;
@@ -127,10 +132,15 @@ static void sb_retire(struct sb *s)
 static void global_put_locked(struct sb *s)
 {
     sb_collect(s);
-    if (s->inuse == 0)
+    if (s->inuse == 0) {
         sb_retire(s);
-    else
-        heap_add(&global, s);
+        return;
+    }
+    heap_add(&global, s);
+    /* A free pushed after the collect by a thread that read the old owner (above). */
+    __atomic_store_n(&s->owner, &global, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&s->tfree, __ATOMIC_SEQ_CST) != SB_NONE)
+        __atomic_store_n(&global_frees, 1, __ATOMIC_SEQ_CST);
 }
 
 /* The fullest superblock of class cls with a free block, else a full one that threads have
@@ -154,13 +164,21 @@ static struct sb *global_take_locked(int cls)
  * back to the segment. */
 static void collect_global(void)
 {
+    if (!__atomic_load_n(&global_frees, __ATOMIC_RELAXED))
+        return; /* no thread free landed there since the last walk */
     if (pthread_mutex_trylock(&global_lock) != 0)
         return; /* someone is at it */
+    /* Cleared before the walk: a free that the walk misses sets it again after (its push
+     * comes after this exchange in the seq_cst order, and its flag after its push). */
+    if (!__atomic_exchange_n(&global_frees, 0, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_unlock(&global_lock);
+        return;
+    }
     for (int c = 0; c < SC_COUNT; c++)
         for (int b = 0; b < SB_BINS; b++)
             for (struct sb *s = global.bins[c][b], *next; s; s = next) {
                 next = s->next;
-                if (!sb_has_thread_frees(s))
+                if (__atomic_load_n(&s->tfree, __ATOMIC_SEQ_CST) == SB_NONE)
                     continue;
                 heap_remove(&global, s);
                 global_put_locked(s);
@@ -355,6 +373,8 @@ int heap_free_slow(struct sb *s, long i, const char *call, const void *p, int se
     if (!sb_mark_free(s, (uint32_t)i))
         bad_free(call, p, sender, 0, s->size);
     sb_push_thread(s, (uint32_t)i); /* only the owner may touch its local list */
+    if (__atomic_load_n(&s->owner, __ATOMIC_SEQ_CST) == &global) /* global_frees */
+        __atomic_store_n(&global_frees, 1, __ATOMIC_SEQ_CST);
     return 1;
 }
 

@@ -109,8 +109,8 @@ static inline void sb_push_thread(struct sb *s, uint32_t i)
     uint16_t old = __atomic_load_n(&s->tfree, __ATOMIC_RELAXED);
     do
         s->link[i] = old;
-    while (!__atomic_compare_exchange_n(&s->tfree, &old, (uint16_t)i, 1, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED));
+    while (!__atomic_compare_exchange_n(&s->tfree, &old, (uint16_t)i, 1, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_RELAXED)); /* seq_cst: heap.c's global_frees */
 }
 
 #endif
