@@ -1,5 +1,16 @@
 /* coherence_lrc: lazy release consistency, the protocol coherence.h describes: what each
- * event does to the pages it serves. */
+ * event does to the pages it serves.
+ *
+ * Its faults run where the access was caught: in a signal handler (the mprotect and sigbus
+ * ways, in the faulting thread, in signal context: nothing here calls malloc), in a fault
+ * server thread (uffd), or in the thread of gallocy_prepare or an MPI call.  A page homed on
+ * this node is copied from the home's memory (node.c); else a handler makes the transfer
+ * itself where the transport allows it (tp->signal_safe: under MPI, when the thread was not
+ * inside MPI) and otherwise hands it to the service thread (svc_fetch), at the cost of two
+ * thread switches; the others call the transport themselves.  Everything else is the cache's
+ * bookkeeping and protection changes, under cache_lock, so that threads faulting on the same
+ * pages at once see one fetch; but the fetch of a run of absent pages lets the lock go while
+ * its data comes (cache.h's flights), so that faults on other pages go on meanwhile. */
 #include "coherence_protocol.h"
 
 #include <stddef.h>

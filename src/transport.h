@@ -55,7 +55,7 @@ struct tp_ops {
      * memory: 1 when get and flush may be called there and then, because the thread is inside
      * neither this backend nor the runtime under it (so it holds none of their locks), and the
      * backend's data path needs no allocation.  Then a fault costs no hand-off to the service
-     * thread (fault.c, coherence.c).  NULL, or 0: the handler hands the transfer to the
+     * thread (fault.c, coherence_lrc.c).  NULL, or 0: the handler hands the transfer to the
      * service thread. */
     int (*signal_safe)(const void *pc);
     void (*fini)(void); /* collective */
