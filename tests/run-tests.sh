@@ -65,12 +65,14 @@ run "scale model in the README" 60 sh "$GALLOCY_TEST_SRCDIR/test_scale_model.sh"
 run "the first-run demo, small (examples/demo)" 600 env GALLOCY_EXAMPLES_BIN="$dir/../examples" \
     sh "$GALLOCY_TEST_SRCDIR/test_demo.sh" "$GALLOCY_TEST_SRCDIR/../examples/demo"
 # The core without MPI or mpirun: ranks the test forks, the loopback transport (its only
-# one: a GALLOCY_TRANSPORT the settings give the other runs is not for it); every way of
-# catching faults this kernel has.
+# one, which needs the ranks to map each other: the GALLOCY_TRANSPORT and GALLOCY_NODE_SHARED
+# the settings give the other runs are not for it); every way of catching faults this kernel
+# has.
 for faults in $faults_available; do
     for np in 1 2 4; do
         run "test_local (no MPI), $np rank(s), GALLOCY_FAULTS=$faults" 120 \
-            env -u GALLOCY_TRANSPORT GALLOCY_FAULTS=$faults "$dir/test_local" "$np"
+            env -u GALLOCY_TRANSPORT -u GALLOCY_NODE_SHARED GALLOCY_FAULTS=$faults \
+                "$dir/test_local" "$np"
     done
 done
 for np in ${GALLOCY_TEST_NP:-1 2 4}; do
@@ -172,7 +174,8 @@ if command -v valgrind >/dev/null 2>&1; then
         --vex-iropt-register-updates=allregs-at-each-insn \
         --suppressions="$GALLOCY_TEST_SRCDIR/../tools/gallocy.supp" \
         "$dir/test_gallocy" alloc coherence notices sync coalloc mpi syscalls
-    run "test_local (no MPI) under valgrind, 4 ranks" 600 env -u GALLOCY_TRANSPORT \
+    run "test_local (no MPI) under valgrind, 4 ranks" 600 \
+        env -u GALLOCY_TRANSPORT -u GALLOCY_NODE_SHARED \
         valgrind -q --error-exitcode=9 \
         --vex-iropt-register-updates=allregs-at-each-insn \
         --suppressions="$GALLOCY_TEST_SRCDIR/../tools/gallocy.supp" "$dir/test_local" 4
