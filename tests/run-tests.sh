@@ -174,11 +174,12 @@ if command -v valgrind >/dev/null 2>&1; then
         --vex-iropt-register-updates=allregs-at-each-insn \
         --suppressions="$GALLOCY_TEST_SRCDIR/../tools/gallocy.supp" \
         "$dir/test_gallocy" alloc coherence notices sync coalloc mpi syscalls
-    run "test_local (no MPI) under valgrind, 4 ranks" 600 \
+    # 2 ranks and a deadline of 500 s: 4 under valgrind passed 150 s in the Soft-RoCE VM.
+    run "test_local (no MPI) under valgrind, 2 ranks" 600 \
         env -u GALLOCY_TRANSPORT -u GALLOCY_NODE_SHARED \
         valgrind -q --error-exitcode=9 \
         --vex-iropt-register-updates=allregs-at-each-insn \
-        --suppressions="$GALLOCY_TEST_SRCDIR/../tools/gallocy.supp" "$dir/test_local" 4
+        --suppressions="$GALLOCY_TEST_SRCDIR/../tools/gallocy.supp" "$dir/test_local" 2 500
 else
     echo "=== skip test_gallocy under valgrind: valgrind is not installed"
 fi

@@ -3,7 +3,8 @@
  * transport_loopback.c): every transfer a copy from a mapped peer, as ArgoDSM's single-node
  * backend serves its tests.  Faults, release, acquire, barrier, locks, atomics and the
  * allocator run as under mpirun.
- *   usage: test_local [NRANKS]   (default 2; GALLOCY_* settings as for any job)
+ *   usage: test_local [NRANKS [DEADLINE_S]]   (default 2 ranks, 120 s for the whole job;
+ *                                             GALLOCY_* settings as for any job)
  * Prints "ok"/"FAIL" per test (a failure names the rank, file and line) and "N passed, N
  * failed"; exits non-zero on any failure. */
 #include <errno.h>
@@ -226,7 +227,7 @@ int main(int argc, char **argv)
         perror("test_local: mmap");
         return 1;
     }
-    me = rt_fork_ranks(n, DEADLINE_S);
+    me = rt_fork_ranks(n, argc > 2 ? atoi(argv[2]) : DEADLINE_S);
     nranks = n;
     int rc = core_init();
     if (rc) {
