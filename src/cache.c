@@ -210,7 +210,7 @@ static int call_prot(enum how how, size_t page, size_t n)
  * area (plain or shared), not pinned; absent pages too, so that the runs are long. */
 static int sheddable(size_t p)
 {
-    uint8_t k = pagetable[p].state & PS_KIND;
+    uint8_t k = pagetable_kind(p);
     return !pagetable[p].pins && !(pagetable[p].state & PS_STALE) &&
            (k == PS_INVALID || k == PS_READ || k == PS_OWN || k == PS_SHARED);
 }
@@ -235,7 +235,7 @@ static size_t shed(size_t ex, size_t exn)
             j++;
         if (prot_unmap(i * GPAGE, (j - i) * GPAGE) == 0) {
             for (size_t p = i; p < j; p++) {
-                uint8_t k = pagetable[p].state & PS_KIND;
+                uint8_t k = pagetable_kind(p);
                 if (k == PS_READ || k == PS_OWN) {
                     cache_tracked -= (pagetable[p].state & PS_TRACKED) != 0;
                     pagetable[p].state = PS_INVALID;
@@ -358,9 +358,9 @@ void cache_map_own(size_t page, size_t n)
 
 void cache_touch_shared(size_t page, size_t n, int write)
 {
-    int writable = write || (pagetable[page].state & PS_KIND) == PS_HOME_DIRTY;
+    int writable = write || pagetable_kind(page) == PS_HOME_DIRTY;
     for (size_t i = page; write && i < page + n; i++)
-        if ((pagetable[i].state & PS_KIND) == PS_SHARED)
+        if (pagetable_kind(i) == PS_SHARED)
             add_dirty(i, NULL, PS_HOME_DIRTY | (pagetable[i].state & PS_HISTORY));
     if (prot_way != PROT_WAY_MPROTECT && page * GPAGE >= sp.coalloc_off)
         space_populate(page * GPAGE, n * GPAGE);
@@ -385,7 +385,7 @@ void cache_write_shared(size_t page, size_t n)
 
 void cache_enforce(size_t page)
 {
-    uint8_t k = pagetable[page].state & PS_KIND;
+    uint8_t k = pagetable_kind(page);
     if (k == PS_SHARED || k == PS_HOME_DIRTY || k == PS_OWN) {
         if (prot_way != PROT_WAY_MPROTECT && page * GPAGE >= sp.coalloc_off)
             space_populate(page * GPAGE, GPAGE);
@@ -751,7 +751,7 @@ static size_t drop_clean(size_t page, size_t n, int tracked_too)
             continue;
         }
         size_t j = i + 1;
-        while (j < end && !pagetable[j].pins && (pagetable[j].state & PS_KIND) == PS_READ &&
+        while (j < end && !pagetable[j].pins && pagetable_kind(j) == PS_READ &&
                !(pagetable[j].state & PS_STALE) && wants_drop(pagetable[j].state, tracked_too))
             j++;
         protect(UNMAP, i, j - i);
@@ -861,7 +861,8 @@ static void refresh_kept(void)
 
 void cache_invalidate(void)
 {
-    changed_lists_emptying(); /* the stale list, below */
+    /* The stale list is emptied below: the write back just before moved changed_gen, under
+     * the same hold of cache_lock (cache.h). */
     keep_section_reads();
     qsort(runs, nruns, sizeof *runs, by_page);
     for (size_t i = 0; i < nruns;) {
@@ -901,7 +902,7 @@ size_t cache_share_home(size_t page, size_t n)
         for (size_t p = i; p < stop; p++)
             pagetable[p].age = 0; /* a reader keeps it again */
         while (i < stop) {
-            uint8_t k = pagetable[i].state & PS_KIND;
+            uint8_t k = pagetable_kind(i);
             if (k == PS_INVALID) { /* not mapped yet: its first touch maps it shared */
                 pagetable[i++].state = PS_SHARED;
                 shared++;
@@ -974,9 +975,8 @@ void cache_forget(size_t page, size_t n)
             runs[i] = runs[--nruns];
         }
     }
-    for (size_t i = page; i < end; i++)
-        cache_tracked -= (pagetable[i].state & PS_TRACKED) != 0;
     for (size_t i = page; i < end; i++) {
+        cache_tracked -= (pagetable[i].state & PS_TRACKED) != 0;
         pagetable[i].state = PS_INVALID;
         pagetable[i].pins = 0;
         pagetable[i].age = 0;
@@ -1001,7 +1001,7 @@ void cache_pin(size_t page, size_t n)
 static void bring_up_to_date(size_t page)
 {
     pagetable[page].state &= (uint8_t)~PS_STALE;
-    if ((pagetable[page].state & PS_KIND) == PS_DIRTY) {
+    if (pagetable_kind(page) == PS_DIRTY) {
         size_t i = 0;
         while (i < ndirty && dirty[i].page != page)
             i++;

@@ -89,8 +89,10 @@ void cache_enforce(size_t page);
 /* Release: write-protect dirty pages (own home-dirty ones too), send the diffs home, wait
  * for completion, publish the write notices. */
 void cache_write_back(void);
-/* Acquire, the local part, after a write back: drop the untracked copies and those this rank
- * changed behind its cache (explicit puts and atomics), and refresh the kept ones. */
+/* Acquire, the local part, right after cache_write_back in the same hold of cache_lock
+ * (whose move of the recorded-changes generation lets this empty the stale list): drop the
+ * untracked copies and those this rank changed behind its cache (explicit puts and atomics),
+ * and refresh the kept ones. */
 void cache_invalidate(void);
 /* Drops the clean copies among pages [page, page+n); returns how many. */
 size_t cache_drop(size_t page, size_t n);

@@ -78,7 +78,8 @@ static void account(struct heap *h, const struct sb *s, int sign)
 
 static void heap_add(struct heap *h, struct sb *s)
 {
-    __atomic_store_n(&s->owner, h, __ATOMIC_RELEASE);
+    /* seq_cst: global_put_locked then reads the thread-free list (global_frees) */
+    __atomic_store_n(&s->owner, h, __ATOMIC_SEQ_CST);
     account(h, s, 1);
     bin_insert(h, s);
 }
@@ -137,8 +138,7 @@ static void global_put_locked(struct sb *s)
         return;
     }
     heap_add(&global, s);
-    /* A free pushed after the collect by a thread that read the old owner (above). */
-    __atomic_store_n(&s->owner, &global, __ATOMIC_SEQ_CST);
+    /* A free pushed after the collect by a thread that read the old owner (global_frees). */
     if (__atomic_load_n(&s->tfree, __ATOMIC_SEQ_CST) != SB_NONE)
         __atomic_store_n(&global_frees, 1, __ATOMIC_SEQ_CST);
 }

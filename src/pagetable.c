@@ -15,7 +15,7 @@ int pagetable_init(size_t npages)
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (t == MAP_FAILED)
         return -ENOMEM;
-    numa_bind(t, npages * sizeof *pagetable, "page table");
+    numa_bind(t, npages * sizeof *pagetable, "page-state table");
     pagetable = t;
     table_pages = npages;
     return 0;

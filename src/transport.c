@@ -24,8 +24,7 @@ const char *gallocy_transport(void)
 
 /* The registry: the backends this build has (tp_built_in), sorted once (registry()) by
  * priority, the highest first, and the list of GALLOCY_TRANSPORT's values made from it. */
-enum { MAX_BACKENDS = 8 };
-static const struct tp_backend *backends[MAX_BACKENDS];
+static const struct tp_backend *backends[TP_MAX_BACKENDS];
 static int nbackends;
 static char choices[160]; /* "auto, verbs or mpi" */
 
@@ -38,8 +37,8 @@ static int by_priority(const void *a, const void *b)
 
 static void build_registry(void)
 {
-    for (int i = 0; i < tp_built_in_count && nbackends < MAX_BACKENDS; i++)
-        backends[nbackends++] = tp_built_in[i];
+    for (nbackends = 0; nbackends < tp_built_in_count; nbackends++)
+        backends[nbackends] = tp_built_in[nbackends];
     qsort(backends, (size_t)nbackends, sizeof *backends, by_priority);
     size_t n = (size_t)snprintf(choices, sizeof choices, "auto");
     for (int i = 0; i < nbackends && n < sizeof choices; i++)

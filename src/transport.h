@@ -117,6 +117,7 @@ int tp_selftest(volatile uint64_t *scratch, uint64_t off);
  * tests without MPI, lists its own). */
 extern const struct tp_backend *const tp_built_in[];
 extern const int tp_built_in_count;
+enum { TP_MAX_BACKENDS = 8 }; /* a list's length, checked where it is written */
 /* Backends. */
 extern const struct tp_backend tp_verbs_backend, tp_mpi_backend, tp_loopback_backend;
 /* The verbs backend's parts, for its tests: probe (opens the device and keeps it: 1 when it

@@ -9,3 +9,5 @@ const struct tp_backend *const tp_built_in[] = {
 #endif
 };
 const int tp_built_in_count = sizeof tp_built_in / sizeof *tp_built_in;
+_Static_assert(sizeof tp_built_in / sizeof *tp_built_in <= TP_MAX_BACKENDS,
+               "the registry holds TP_MAX_BACKENDS");
