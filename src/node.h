@@ -12,6 +12,7 @@
 #ifndef GALLOCY_NODE_H
 #define GALLOCY_NODE_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "space.h"
 
@@ -48,6 +49,21 @@ static inline char *node_view(int home, size_t off)
     }
     v = off < sp.meta_off ? node_coalloc_view[home] : node_meta_view[home];
     return v ? v + (off - (off < sp.meta_off ? sp.coalloc_off : sp.meta_off)) : NULL;
+}
+
+/* CPU atomics on the word at off of rank's memory, which this rank reaches directly
+ * (node_reaches): for a transport whose every rank does so (node_cpu_atomics), so that no
+ * word sees both these and a backend's.  compare_swap returns the value found. */
+static inline uint64_t node_fetch_add(int rank, size_t off, uint64_t v)
+{
+    return __atomic_fetch_add((uint64_t *)node_view(rank, off), v, __ATOMIC_SEQ_CST);
+}
+static inline uint64_t node_compare_swap(int rank, size_t off, uint64_t expected,
+                                         uint64_t desired)
+{
+    __atomic_compare_exchange_n((uint64_t *)node_view(rank, off), &expected, desired, 0,
+                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return expected;
 }
 
 /* Whether rank's memory is reached directly (this rank, or a mapped peer). */

@@ -31,15 +31,13 @@ static void loopback_flush(int rank)
 
 static uint64_t loopback_fetch_add(int rank, uint64_t off, uint64_t v)
 {
-    return __atomic_fetch_add((uint64_t *)node_view(rank, off), v, __ATOMIC_SEQ_CST);
+    return node_fetch_add(rank, off, v);
 }
 
 static uint64_t loopback_compare_swap(int rank, uint64_t off, uint64_t expected,
                                       uint64_t desired)
 {
-    __atomic_compare_exchange_n((uint64_t *)node_view(rank, off), &expected, desired, 0,
-                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-    return expected; /* the value found */
+    return node_compare_swap(rank, off, expected, desired);
 }
 
 /* Nothing to serve: the service thread wakes only for its other work. */

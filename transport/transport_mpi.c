@@ -16,8 +16,9 @@
  * every GALLOCY_PROGRESS_US; then the sleep doubles at each idle tick up to
  * GALLOCY_PROGRESS_IDLE_US.  That traffic is its atomics, its own words' included (peers that
  * synchronise with it target it with theirs: a lock homed here) and its waits on ranks of
- * other nodes (there gets and puts need the target's progress too).  Gets and puts within a node are single copies (CMA) that need no
- * one's progress, so a rank that only faults on its neighbours' pages stays quiet.
+ * other nodes (there gets and puts need the target's progress too).  Gets and puts within
+ * a node are single copies (CMA) that need no one's progress, so a rank that only faults on
+ * its neighbours' pages stays quiet.
  * A rank that computes without calls may still be the target of others' atomics: a rank
  * whose wait on a target took much longer than the fast cadence writes the target's wake word
  * (a put, which this component completes without the target's help), and the target's next

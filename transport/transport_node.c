@@ -39,19 +39,13 @@ static void layer_flush(int rank)
 
 static uint64_t layer_fetch_add(int rank, uint64_t off, uint64_t v)
 {
-    if (node_cpu_atomics)
-        return __atomic_fetch_add((uint64_t *)node_view(rank, off), v, __ATOMIC_SEQ_CST);
-    return backend->fetch_add(rank, off, v);
+    return node_cpu_atomics ? node_fetch_add(rank, off, v) : backend->fetch_add(rank, off, v);
 }
 
 static uint64_t layer_compare_swap(int rank, uint64_t off, uint64_t expected, uint64_t desired)
 {
-    if (node_cpu_atomics) {
-        __atomic_compare_exchange_n((uint64_t *)node_view(rank, off), &expected, desired, 0,
-                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-        return expected; /* the value found */
-    }
-    return backend->compare_swap(rank, off, expected, desired);
+    return node_cpu_atomics ? node_compare_swap(rank, off, expected, desired)
+                            : backend->compare_swap(rank, off, expected, desired);
 }
 
 /* With CPU atomics every rank reaches every other directly, so no rank makes a backend
