@@ -7,6 +7,9 @@
 
 #include "suites.h"
 
+#define CASE_CHECK(cond) CU_ASSERT(cond)
+#include "coherence_cases.h"
+
 static void test_same_pointer_everywhere(void)
 {
     void *p = gallocy_coalloc(10000, GALLOCY_BLOCKED);
@@ -58,28 +61,14 @@ static void test_read_after_barrier_and_invalidation(void)
         gallocy_free(a);
 }
 
-/* Message passing: the writer releases, then signals; the reader acquires after the signal. */
+/* Message passing: the writer releases, then signals; the reader acquires after the signal,
+ * a flag (coherence_cases.h) or an MPI message. */
 static void test_release_acquire_message(void)
 {
     CM_SKIP_UNLESS(nranks >= 2, "needs 2 ranks");
-    uint64_t *flag = gallocy_coalloc(sizeof(uint64_t), nranks - 1);
-    char *msg = gallocy_coalloc(8192, 0); /* data homed on rank 0, written by rank 1 */
+    case_release_flag_acquire();
+    char *msg = gallocy_coalloc(4096, 0);
     gallocy_barrier();
-    if (me == 1) {
-        for (int i = 0; i < 8192; i++)
-            msg[i] = (char)(i % 97);
-        gallocy_release();
-        gallocy_atomic_fetch_add(flag, 1);
-    } else if (me == 0) {
-        while (gallocy_atomic_fetch_add(flag, 0) == 0)
-            ;
-        gallocy_acquire();
-        int ok = 1;
-        for (int i = 0; i < 8192; i++)
-            ok &= msg[i] == (char)(i % 97);
-        CU_ASSERT(ok);
-    }
-    /* The same through an MPI message instead of a flag. */
     if (me == 0) {
         msg[5] = 42;
         gallocy_release();
@@ -91,52 +80,12 @@ static void test_release_acquire_message(void)
     }
     gallocy_barrier();
     gallocy_cofree(msg);
-    gallocy_cofree(flag);
 }
 
-/* An acquire writes back this rank's unreleased changes first (coherence.h): so a copy it
- * has written but not released is no exception to the acquire, and shows what another rank
- * released into the same page meanwhile; its own write reaches the home too. */
 static void test_acquire_writes_back_first(void)
 {
     CM_SKIP_UNLESS(nranks >= 2, "needs 2 ranks");
-    volatile unsigned char *p = gallocy_coalloc(4096, 0); /* one page, homed on rank 0 */
-    gallocy_barrier();
-    if (me == 1) {
-        p[0] = 1; /* a dirty copy, not released */
-        MPI_Send(NULL, 0, MPI_BYTE, 0, 5, test_comm);
-        MPI_Recv(NULL, 0, MPI_BYTE, 0, 6, test_comm, MPI_STATUS_IGNORE);
-        gallocy_acquire();
-        CU_ASSERT_EQUAL(p[100], 7); /* rank 0's released write: the copy was not kept */
-        CU_ASSERT_EQUAL(p[0], 1);
-    } else if (me == 0) {
-        MPI_Recv(NULL, 0, MPI_BYTE, 1, 5, test_comm, MPI_STATUS_IGNORE);
-        p[100] = 7;
-        gallocy_release();
-        MPI_Send(NULL, 0, MPI_BYTE, 1, 6, test_comm);
-        MPI_Recv(NULL, 0, MPI_BYTE, 1, 7, test_comm, MPI_STATUS_IGNORE);
-        CU_ASSERT_EQUAL(p[0], 1); /* sent home by rank 1's acquire, before any release */
-    }
-    if (me == 1)
-        MPI_Send(NULL, 0, MPI_BYTE, 0, 7, test_comm);
-    gallocy_barrier();
-    gallocy_cofree((void *)p);
-}
-
-/* Every rank writes interleaved single bytes of the same pages: all writes must land. */
-static void test_many_writers_one_page(void)
-{
-    enum { LEN = 3 * 4096 };
-    unsigned char *p = gallocy_coalloc(LEN, nranks - 1);
-    for (int i = me; i < LEN; i += nranks)
-        p[i] = (unsigned char)(1 + (i * 13) % 251);
-    gallocy_barrier();
-    int ok = 1;
-    for (int i = 0; i < LEN; i++)
-        ok &= p[i] == (unsigned char)(1 + (i * 13) % 251);
-    CU_ASSERT(ok);
-    gallocy_barrier();
-    gallocy_cofree(p);
+    case_acquire_writes_back_first();
 }
 
 /* Reading 32 remote pages in order takes the faults read-ahead predicts (3 by default: 8, 16
@@ -411,7 +360,7 @@ void register_coherence_tests(void)
         {"read after barrier; stale copies dropped", test_read_after_barrier_and_invalidation},
         {"message passing via release/acquire", test_release_acquire_message},
         {"an acquire writes back this rank's changes first", test_acquire_writes_back_first},
-        {"many writers on one page", test_many_writers_one_page},
+        {"many writers on one page", case_many_writers},
         {"prefetch fault count", test_prefetch_counts},
         {"write-ahead: fault count, and pages twinned but not written send nothing",
          test_write_ahead},

@@ -36,6 +36,9 @@ static int current, me, nranks;
         }                                                                                     \
     } while (0)
 
+#define CASE_CHECK(cond) CHECK(cond)
+#include "coherence_cases.h" /* the tests test_coherence.c runs under mpirun too */
+
 /* The address rank root has in *p, on every rank (a pointer is the same everywhere). */
 static void *share_ptr(void *p, int root)
 {
@@ -90,81 +93,6 @@ static void test_stale_copy_dropped(void)
     gallocy_cofree(a);
 }
 
-/* Interleaved bytes of the same pages, written by every rank: the diffs merge. */
-static void test_many_writers(void)
-{
-    enum { LEN = 3 * 4096 };
-    unsigned char *p = gallocy_coalloc(LEN, nranks - 1);
-    for (int i = me; i < LEN; i += nranks)
-        p[i] = (unsigned char)(1 + (i * 13) % 251);
-    gallocy_barrier();
-    int ok = 1;
-    for (int i = 0; i < LEN; i++)
-        ok &= p[i] == (unsigned char)(1 + (i * 13) % 251);
-    CHECK(ok);
-    gallocy_barrier();
-    gallocy_cofree(p);
-}
-
-/* Release, then a flag; the reader acquires after the flag and sees the data. */
-static void test_release_flag_acquire(void)
-{
-    if (nranks < 2)
-        return;
-    uint64_t *flag = gallocy_coalloc(sizeof *flag, 0);
-    char *msg = gallocy_coalloc(8192, 0);
-    gallocy_barrier();
-    if (me == 1) {
-        for (int i = 0; i < 8192; i++)
-            msg[i] = (char)(i % 97);
-        gallocy_release();
-        gallocy_atomic_fetch_add(flag, 1);
-    } else if (me == 0) {
-        while (gallocy_atomic_fetch_add(flag, 0) == 0)
-            ;
-        gallocy_acquire();
-        int ok = 1;
-        for (int i = 0; i < 8192; i++)
-            ok &= msg[i] == (char)(i % 97);
-        CHECK(ok);
-    }
-    gallocy_barrier();
-    gallocy_cofree(msg);
-    gallocy_cofree(flag);
-}
-
-/* An acquire writes back this rank's unreleased changes first (src/coherence.h). */
-static void test_acquire_writes_back_first(void)
-{
-    if (nranks < 2)
-        return;
-    uint64_t *flag = gallocy_coalloc(sizeof *flag, 0);
-    volatile unsigned char *p = gallocy_coalloc(4096, 0);
-    gallocy_barrier();
-    if (me == 1) {
-        p[0] = 1; /* a dirty copy, not released */
-        gallocy_atomic_fetch_add(flag, 1);
-        while (gallocy_atomic_fetch_add(flag, 0) < 2)
-            ;
-        gallocy_acquire();
-        CHECK(p[100] == 7);
-        CHECK(p[0] == 1);
-        gallocy_atomic_fetch_add(flag, 1);
-    } else if (me == 0) {
-        while (gallocy_atomic_fetch_add(flag, 0) < 1)
-            ;
-        p[100] = 7;
-        gallocy_release();
-        gallocy_atomic_fetch_add(flag, 1);
-        while (gallocy_atomic_fetch_add(flag, 0) < 3)
-            ;
-        CHECK(p[0] == 1); /* sent home by rank 1's acquire */
-    }
-    gallocy_barrier();
-    gallocy_cofree((void *)p);
-    gallocy_cofree(flag);
-}
-
 /* A counter on the last rank's page, increased under a lock by every rank. */
 static void test_lock_counter(void)
 {
@@ -209,9 +137,9 @@ static const struct {
     {"a write released at a barrier is read by every rank, through read faults",
      test_write_barrier_read},
     {"a copy the home changes is dropped at the next barrier", test_stale_copy_dropped},
-    {"every rank writes interleaved bytes of the same pages", test_many_writers},
-    {"release, a flag, acquire: the data is there", test_release_flag_acquire},
-    {"an acquire writes back this rank's changes first", test_acquire_writes_back_first},
+    {"every rank writes interleaved bytes of the same pages", case_many_writers},
+    {"release, a flag, acquire: the data is there", case_release_flag_acquire},
+    {"an acquire writes back this rank's changes first", case_acquire_writes_back_first},
     {"a counter under a lock, from every rank", test_lock_counter},
     {"a block written by every rank, freed by another", test_malloc_remote_free},
 };
